@@ -19,6 +19,7 @@ import {
   sleep,
   pidAlive,
   UUID_RE,
+  guard,
 } from './harness.mjs';
 
 let engine;
@@ -27,7 +28,7 @@ let childrenBefore;
 let echoWorker;
 const echoCalls = [];
 
-before(async () => {
+before(guard(() => engine, 'setup', async () => {
   engine = await startEngine({ args: ['--ws_max_frame', '65536'] });
   childrenBefore = engine.children().map((c) => c.pid);
   echoWorker = sdkWorker(engine, 'echo');
@@ -36,7 +37,7 @@ before(async () => {
     return { echoed: input === undefined ? '<undefined>' : input };
   });
   await workerReady(echoWorker);
-});
+}));
 
 after(async () => {
   await stopEngineChecked(engine, assert);

@@ -18,6 +18,7 @@ import {
   pidAlive,
   callBuiltin,
   UUID_RE,
+  guard,
 } from './harness.mjs';
 
 let engine;
@@ -28,7 +29,7 @@ let bystanders;
 const slowStarted = [];
 let releaseSlow = () => {};
 
-before(async () => {
+before(guard(() => engine, 'setup', async () => {
   engine = await startEngine({ brokers: 2 });
   w1 = sdkWorker(engine, 'w1');
   w2 = sdkWorker(engine, 'w2');
@@ -48,7 +49,7 @@ before(async () => {
   bystanders = [sdkWorker(engine, 'by1'), sdkWorker(engine, 'by2'), sdkWorker(engine, 'by3')];
   bystanders.forEach((b, i) => b.registerFunction(`f::by${i}`, async () => i));
   await Promise.all([w1, w2, ...bystanders].map((w) => workerReady(w)));
-});
+}));
 
 after(async () => {
   releaseSlow();

@@ -339,6 +339,22 @@ export async function stopEngineChecked(engine, assert) {
   if (!engine.failed) fs.rmSync(engine.dir, { recursive: true, force: true });
 }
 
+// Wrap a test or hook body so that a failure prints the engine's stderr.
+export function guard(getEngine, what, fn) {
+  return async (...args) => {
+    try {
+      return await fn(...args);
+    } catch (e) {
+      const engine = getEngine();
+      if (engine) {
+        engine.failed = true;
+        engine.dumpLog(`${what} failed: ${e && e.message}`);
+      }
+      throw e;
+    }
+  };
+}
+
 // node:test's `test`, but a failing test prints the engine's stderr.
 export function engineTest(getEngine) {
   return (name, opts, fn) => {
@@ -346,18 +362,7 @@ export function engineTest(getEngine) {
       fn = opts;
       opts = {};
     }
-    return nodeTest(name, { timeout: 60000, ...opts }, async (t) => {
-      try {
-        await fn(t);
-      } catch (e) {
-        const engine = getEngine();
-        if (engine) {
-          engine.failed = true;
-          engine.dumpLog(`test failed: ${name}`);
-        }
-        throw e;
-      }
-    });
+    return nodeTest(name, { timeout: 60000, ...opts }, guard(getEngine, `test "${name}"`, fn));
   };
 }
 

@@ -12,6 +12,7 @@ import {
   settle,
   sleep,
   waitFor,
+  guard,
 } from './harness.mjs';
 
 let engine;
@@ -20,7 +21,7 @@ let caller;
 let slow;
 const late = [];
 
-before(async () => {
+before(guard(() => engine, 'setup', async () => {
   engine = await startEngine({ args: ['--invocation_timeout_ms', '1000'] });
   caller = sdkWorker(engine, 'caller');
   slow = sdkWorker(engine, 'slow');
@@ -32,7 +33,7 @@ before(async () => {
   });
   slow.registerFunction('slow::quick', async ({ v }) => ({ v }));
   await Promise.all([workerReady(caller), workerReady(slow)]);
-});
+}));
 
 after(async () => {
   await stopEngineChecked(engine, assert);

@@ -12,14 +12,15 @@ import {
   workerReady,
   waitFor,
   sleep,
+  guard,
 } from './harness.mjs';
 
 let engine;
 const test = engineTest(() => engine);
 
-before(async () => {
+before(guard(() => engine, 'setup', async () => {
   engine = await startEngine();
-});
+}));
 
 after(async () => {
   await stopEngineChecked(engine, assert);

@@ -20,6 +20,7 @@ import {
   callBuiltin,
   UUID_RE,
   within,
+  guard,
 } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -31,7 +32,7 @@ let alice; // caller
 let bob; // owns the functions
 const seen = { echo: [], notify: [] };
 
-before(async () => {
+before(guard(() => engine, 'setup', async () => {
   engine = await startEngine();
   alice = sdkWorker(engine, 'alice');
   bob = sdkWorker(engine, 'bob');
@@ -54,7 +55,7 @@ before(async () => {
   }));
   alice.registerFunction('alice::hello', async ({ name }) => `hello ${name}`);
   await Promise.all([workerReady(alice), workerReady(bob)]);
-});
+}));
 
 after(async () => {
   await stopEngineChecked(engine, assert);
