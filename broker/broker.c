@@ -1,0 +1,315 @@
+#include "broker.h"
+#include "conn.h"
+#include "log.h"
+#include "wire.h"
+#include "zsock.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define HB_INTERVAL_MS 1000
+#define STOP_GRACE_MS 3000
+#define RECV_BATCH 1024
+
+int broker_send(struct broker *b, const char *kind, uint64_t conn_id,
+		const char *body, size_t len)
+{
+	int rc = wire_send(b->zsock, NULL, 0, kind, &conn_id, conn_id ? 1 : 0, body, len, NULL, 0);
+	if (rc < 0) {
+		if (b->dropped_to_router++ % 1000 == 0)
+			log_warn("router link: dropped a '%s' message (%s); %lu dropped so far", kind,
+				 zmq_strerror(errno), b->dropped_to_router);
+	}
+	zsock_kick(b->zw);
+	return rc;
+}
+
+static void broker_send_hello(struct broker *b)
+{
+	char body[96];
+	int n = snprintf(body, sizeof body, "{\"index\":%d,\"pid\":%d}", b->index, (int)getpid());
+	wire_send(b->zsock, NULL, 0, "hello", NULL, 0, body, (size_t)n, NULL, 0);
+	zsock_kick(b->zw);
+}
+
+static struct conn *broker_conn(struct broker *b, uint64_t id)
+{
+	void *v;
+	if (!lh_table_lookup_ex(b->conns, (void *)(uintptr_t)id, &v))
+		return NULL;
+	return v;
+}
+
+void broker_conn_gone(struct broker *b, struct conn *c)
+{
+	lh_table_delete(b->conns, (void *)(uintptr_t)c->id);
+	if (b->stopping && lh_table_length(b->conns) == 0)
+		event_base_loopexit(b->base, NULL);
+}
+
+/*
+ * A router epoch we have not seen means the router was restarted and knows
+ * nothing: fail the calls our workers were waiting for (their answers are
+ * lost with the old router) and replay every live connection's registrations
+ * so that workers keep working without reconnecting.
+ */
+static void broker_on_epoch(struct broker *b, const char *body, size_t len)
+{
+	char buf[32];
+	uint64_t epoch;
+	struct lh_entry *e, *tmp;
+
+	if (len == 0 || len >= sizeof buf)
+		return;
+	memcpy(buf, body, len);
+	buf[len] = '\0';
+	epoch = strtoull(buf, NULL, 10);
+	if (epoch == 0 || epoch == b->router_epoch)
+		return;
+	if (b->router_epoch == 0) {
+		b->router_epoch = epoch;
+		return;
+	}
+	log_warn("router restarted (epoch %llu): replaying %d connections",
+		 (unsigned long long)epoch, lh_table_length(b->conns));
+	b->router_epoch = epoch;
+	broker_send_hello(b);
+	lh_foreach_safe(b->conns, e, tmp) {
+		struct conn *c = (struct conn *)lh_entry_v(e);
+		conn_fail_pending(c, "invocation_stopped",
+				  "Invocation stopped: the engine's router restarted");
+		conn_replay(c);
+	}
+}
+
+static void broker_on_router_msg(struct broker *b, struct wire_msg *m)
+{
+	struct conn *c;
+
+	if (strcmp(m->kind, "send") == 0) {
+		for (size_t i = 0; i < m->nids; i++)
+			if ((c = broker_conn(b, wire_id(m, i))))
+				conn_send_text(c, m->body, m->body_len);
+	} else if (strcmp(m->kind, "result") == 0) {
+		if (m->nids == 1 && (c = broker_conn(b, wire_id(m, 0)))) {
+			conn_result_delivered(c, m->key, m->key_len);
+			conn_send_text(c, m->body, m->body_len);
+		}
+	} else if (strcmp(m->kind, "kick") == 0) {
+		json_object *o = json_tokener_parse(m->body_len ? m->body : "{}");
+		json_object *v;
+		int code = WS_CLOSE_POLICY;
+		const char *reason = "closed by the engine";
+		if (o && json_object_object_get_ex(o, "code", &v))
+			code = json_object_get_int(v);
+		if (o && json_object_object_get_ex(o, "reason", &v))
+			reason = json_object_get_string(v);
+		for (size_t i = 0; i < m->nids; i++)
+			if ((c = broker_conn(b, wire_id(m, i)))) {
+				c->told_router = 0;	/* the router already dropped it */
+				conn_close(c, (uint16_t)code, reason);
+			}
+		json_object_put(o);
+	} else if (strcmp(m->kind, "welcome") == 0 || strcmp(m->kind, "hb") == 0 ||
+		   strcmp(m->kind, "resync") == 0) {
+		broker_on_epoch(b, m->body, m->body_len);
+	} else {
+		log_warn("router link: unknown message kind '%s'", m->kind);
+	}
+}
+
+static void broker_on_zmq(void *sock, void *arg)
+{
+	struct broker *b = arg;
+	struct wire_msg m;
+
+	for (int i = 0; i < RECV_BATCH; i++) {
+		int rc = wire_recv(sock, 0, &m);
+		if (rc == 1)
+			return;
+		if (rc < 0)
+			continue;
+		broker_on_router_msg(b, &m);
+		wire_msg_close(&m);
+	}
+}
+
+static void broker_on_hb(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+	(void)fd;
+	(void)what;
+	wire_send(b->zsock, NULL, 0, "hb", NULL, 0, NULL, 0, NULL, 0);
+	zsock_kick(b->zw);
+}
+
+static void broker_on_accept(struct evconnlistener *l, evutil_socket_t fd,
+			     struct sockaddr *sa, int salen, void *arg)
+{
+	struct broker *b = arg;
+	struct conn *c;
+
+	(void)l;
+	if (b->stopping) {
+		evutil_closesocket(fd);
+		return;
+	}
+	if (lh_table_length(b->conns) >= b->cfg->max_connections) {
+		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+			"Content-Length: 40\r\nConnection: close\r\n\r\n"
+			"too many connections on this process\r\n\r\n";
+		ssize_t w = write(fd, busy, sizeof busy - 1);
+		(void)w;
+		evutil_closesocket(fd);
+		log_warn("refused a connection: max_connections (%d) reached", b->cfg->max_connections);
+		return;
+	}
+	c = conn_new(b, fd, sa, salen);
+	if (c)
+		lh_table_insert(b->conns, (void *)(uintptr_t)c->id, c);
+}
+
+static void broker_on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+	(void)fd;
+	(void)what;
+	log_warn("stop: %d connections did not finish the close handshake in time",
+		 lh_table_length(b->conns));
+	event_base_loopexit(b->base, NULL);
+}
+
+/*
+ * Graceful stop: accept nothing more, send every worker a 1001 close frame
+ * and exit once they are flushed (or after a grace period).
+ */
+static void broker_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct broker *b = arg;
+	struct lh_entry *e, *tmp;
+	struct timeval tv = { STOP_GRACE_MS / 1000, 0 };
+
+	(void)what;
+	if (b->stopping) {
+		event_base_loopexit(b->base, NULL);
+		return;
+	}
+	log_info("stopping on signal %d: closing %d connections", (int)sig,
+		 lh_table_length(b->conns));
+	b->stopping = 1;
+	if (b->listener) {
+		evconnlistener_free(b->listener);
+		b->listener = NULL;
+	}
+	b->stop_timer = evtimer_new(b->base, broker_on_stop_timer, b);
+	evtimer_add(b->stop_timer, &tv);
+	if (lh_table_length(b->conns) == 0) {
+		event_base_loopexit(b->base, NULL);
+		return;
+	}
+	lh_foreach_safe(b->conns, e, tmp) {
+		struct conn *c = (struct conn *)lh_entry_v(e);
+		conn_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+	}
+}
+
+static int broker_link(struct broker *b, const char *endpoint)
+{
+	int linger = 200, hwm = 200000, ivl = 100, ivl_max = 1000;
+
+	b->zctx = zmq_ctx_new();
+	b->zsock = zmq_socket(b->zctx, ZMQ_DEALER);
+	if (!b->zsock)
+		return -1;
+	snprintf(b->ident, sizeof b->ident, "b%d.%08x", b->index, (unsigned)getpid());
+	zmq_setsockopt(b->zsock, ZMQ_ROUTING_ID, b->ident, strlen(b->ident));
+	zmq_setsockopt(b->zsock, ZMQ_LINGER, &linger, sizeof linger);
+	zmq_setsockopt(b->zsock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+	zmq_setsockopt(b->zsock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+	zmq_setsockopt(b->zsock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+	zmq_setsockopt(b->zsock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	if (zmq_connect(b->zsock, endpoint) < 0) {
+		log_error("cannot connect to the router at %s: %s", endpoint, zmq_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void conn_table_free(struct lh_entry *e)
+{
+	(void)e;	/* connections are freed by conn_free */
+}
+
+int broker_main(const struct cfg *cfg, int listen_fd, int index)
+{
+	struct broker b;
+	struct timeval hb = { HB_INTERVAL_MS / 1000, (HB_INTERVAL_MS % 1000) * 1000 };
+	int rc = 1;
+
+	memset(&b, 0, sizeof b);
+	b.cfg = cfg;
+	b.index = index;
+	b.base = event_base_new();
+	b.conns = lh_kptr_table_new(1024, conn_table_free);
+	signal(SIGPIPE, SIG_IGN);
+	if (!b.base || !b.conns)
+		goto out;
+	if (broker_link(&b, cfg->router_endpoint) < 0) {
+		rc = EX_CONFIG;
+		goto out;
+	}
+	b.zw = zsock_watch(b.base, b.zsock, broker_on_zmq, &b);
+	b.listener = evconnlistener_new(b.base, broker_on_accept, &b,
+					LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd);
+	if (!b.listener) {
+		log_error("cannot listen: %s", strerror(errno));
+		rc = EX_CONFIG;
+		goto out;
+	}
+	b.hb_timer = event_new(b.base, -1, EV_PERSIST, broker_on_hb, &b);
+	event_add(b.hb_timer, &hb);
+	b.sig_term = evsignal_new(b.base, SIGTERM, broker_on_signal, &b);
+	b.sig_int = evsignal_new(b.base, SIGINT, broker_on_signal, &b);
+	event_add(b.sig_term, NULL);
+	event_add(b.sig_int, NULL);
+	broker_send_hello(&b);
+	log_info("broker %d serving workers (router %s)", index, cfg->router_endpoint);
+	event_base_dispatch(b.base);
+	rc = 0;
+out:
+	if (b.conns) {
+		struct lh_entry *e, *tmp;
+		b.stopping = 0;
+		lh_foreach_safe(b.conns, e, tmp)
+			conn_free((struct conn *)lh_entry_v(e));
+		lh_table_free(b.conns);
+	}
+	if (b.listener)
+		evconnlistener_free(b.listener);
+	if (b.hb_timer)
+		event_free(b.hb_timer);
+	if (b.stop_timer)
+		event_free(b.stop_timer);
+	if (b.sig_term)
+		event_free(b.sig_term);
+	if (b.sig_int)
+		event_free(b.sig_int);
+	zsock_free(&b.zw);
+	if (b.zsock)
+		zmq_close(b.zsock);
+	if (b.zctx)
+		zmq_ctx_term(b.zctx);
+	if (b.base)
+		event_base_free(b.base);
+	return rc;
+}

@@ -1,0 +1,534 @@
+#include "conn.h"
+#include "broker.h"
+#include "log.h"
+#include "proto.h"
+#include "ws_handshake.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define CLOSE_GRACE_MS 2000
+
+static void conn_on_read(struct bufferevent *bev, void *arg);
+static void conn_linger(struct conn *c);
+static void conn_on_write(struct bufferevent *bev, void *arg);
+static void conn_on_event(struct bufferevent *bev, short what, void *arg);
+
+static void kv_free(struct lh_entry *e)
+{
+	free(lh_entry_k(e));
+	free(lh_entry_v(e));
+}
+
+static void k_free(struct lh_entry *e)
+{
+	free(lh_entry_k(e));
+}
+
+/* Insert or replace key -> copy of value (value NULL: presence only). */
+static void kv_put(struct lh_table *t, const char *k, const char *v, size_t vlen)
+{
+	char *kc, *vc = NULL;
+
+	lh_table_delete(t, k);
+	kc = strdup(k);
+	if (v) {
+		vc = malloc(vlen + 1);
+		if (vc) {
+			memcpy(vc, v, vlen);
+			vc[vlen] = '\0';
+		}
+	}
+	if (!kc || (v && !vc) || lh_table_insert(t, kc, vc) < 0) {
+		free(kc);
+		free(vc);
+	}
+}
+
+static void peer_name(const struct sockaddr *sa, char *out, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
+	snprintf(out, len, "%s", host);
+}
+
+struct conn *conn_new(struct broker *b, int fd, const struct sockaddr *sa, int salen)
+{
+	struct conn *c = calloc(1, sizeof *c);
+	int one = 1;
+
+	(void)salen;
+	if (!c) {
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->b = b;
+	c->id = ++b->next_conn_id;
+	c->state = CONN_HANDSHAKE;
+	peer_name(sa, c->peer, sizeof c->peer);
+	c->bev = bufferevent_socket_new(b->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		evutil_closesocket(fd);
+		free(c);
+		return NULL;
+	}
+	bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
+	struct timeval tv = { (time_t)(b->cfg->handshake_timeout_ms / 1000),
+			      (suseconds_t)(b->cfg->handshake_timeout_ms % 1000) * 1000 };
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	bufferevent_enable(c->bev, EV_READ);
+	log_debug("conn %llu: accepted from %s", (unsigned long long)c->id, c->peer);
+	return c;
+}
+
+static void conn_write_frame(struct conn *c, int opcode, const void *data, size_t len)
+{
+	uint8_t hdr[10];
+	size_t hl = ws_frame_header(hdr, opcode, 1, len);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	evbuffer_add(out, hdr, hl);
+	if (len)
+		evbuffer_add(out, data, len);
+}
+
+/*
+ * Output limit: a peer that does not read must not make us hold unbounded
+ * memory. Past the limit the connection is dropped without a close frame
+ * (it could not be delivered anyway).
+ */
+static int conn_check_output(struct conn *c)
+{
+	size_t pending = evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (pending > (size_t)c->b->cfg->client_output_limit) {
+		log_warn("conn %llu (%s): %zu bytes unsent exceed client_output_limit, closing",
+			 (unsigned long long)c->id, c->worker_id, pending);
+		evbuffer_drain(bufferevent_get_output(c->bev), pending);
+		conn_linger(c);
+		return -1;
+	}
+	return 0;
+}
+
+void conn_send_text(struct conn *c, const char *data, size_t len)
+{
+	if (c->state != CONN_OPEN)
+		return;
+	conn_write_frame(c, WS_OP_TEXT, data, len);
+	conn_check_output(c);
+}
+
+static void conn_on_close_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_free(arg);
+}
+
+/* Stop reading; the connection is freed once the output is flushed. */
+static void conn_linger(struct conn *c)
+{
+	struct timeval tv = { CLOSE_GRACE_MS / 1000, (CLOSE_GRACE_MS % 1000) * 1000 };
+
+	c->state = CONN_CLOSING;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	if (!c->close_timer)
+		c->close_timer = evtimer_new(c->b->base, conn_on_close_timer, c);
+	if (!c->close_timer) {
+		/* cannot even schedule: drop it at the next read or write event */
+		bufferevent_disable(c->bev, EV_WRITE);
+		return;
+	}
+	/* never freed synchronously: callers up the stack still use c */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		event_active(c->close_timer, EV_TIMEOUT, 0);
+	else
+		evtimer_add(c->close_timer, &tv);
+}
+
+void conn_close(struct conn *c, uint16_t code, const char *reason)
+{
+	uint8_t payload[125];
+	size_t n;
+
+	if (c->state == CONN_CLOSING)
+		return;
+	if (c->state == CONN_OPEN) {
+		n = ws_close_payload(payload, code, reason);
+		conn_write_frame(c, WS_OP_CLOSE, payload, n);
+	}
+	if (code != WS_CLOSE_NORMAL && code != WS_CLOSE_GOING_AWAY)
+		log_warn("conn %llu (%s %s): closing with %u: %s", (unsigned long long)c->id,
+			 c->peer, c->worker_id, code, reason ? reason : "");
+	conn_linger(c);
+}
+
+static void conn_http_error(struct conn *c, int status, const char *reason)
+{
+	char buf[512];
+	size_t n = ws_hs_error_response(buf, sizeof buf, status, reason);
+
+	log_info("conn %llu (%s): handshake refused with %d: %s", (unsigned long long)c->id,
+		 c->peer, status, reason);
+	if (n)
+		evbuffer_add(bufferevent_get_output(c->bev), buf, n);
+	conn_linger(c);
+}
+
+void conn_free(struct conn *c)
+{
+	struct broker *b = c->b;
+
+	if (c->told_router)
+		broker_send(b, "close", c->id, NULL, 0);
+	log_debug("conn %llu (%s): closed", (unsigned long long)c->id, c->worker_id);
+	if (c->close_timer)
+		event_free(c->close_timer);
+	bufferevent_free(c->bev);
+	if (c->state != CONN_HANDSHAKE)
+		ws_decoder_free(&c->dec);
+	if (c->pending)
+		lh_table_free(c->pending);
+	if (c->reg_tts)
+		lh_table_free(c->reg_tts);
+	if (c->reg_fns)
+		lh_table_free(c->reg_fns);
+	if (c->reg_trigs)
+		lh_table_free(c->reg_trigs);
+	free(c->announce);
+	broker_conn_gone(b, c);
+	free(c);
+}
+
+static void conn_open_body(struct conn *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "{\"worker_id\":\"%s\",\"reattach_token\":\"%s\",\"ip\":\"%s\"}",
+		 c->worker_id, c->token, c->peer);
+}
+
+/* The upgrade succeeded on "/": this connection is a worker from now on. */
+static void conn_start_worker(struct conn *c)
+{
+	char buf[256];
+	int n;
+
+	id_uuid4(c->worker_id);
+	id_uuid4(c->token);
+	c->pending = lh_kchar_table_new(16, k_free);
+	c->reg_tts = lh_kchar_table_new(4, kv_free);
+	c->reg_fns = lh_kchar_table_new(16, kv_free);
+	c->reg_trigs = lh_kchar_table_new(16, kv_free);
+	/* sent first, unprompted (sdk-wire.md §3) */
+	n = snprintf(buf, sizeof buf,
+		     "{\"type\":\"workerregistered\",\"worker_id\":\"%s\",\"reattach_token\":\"%s\"}",
+		     c->worker_id, c->token);
+	conn_send_text(c, buf, (size_t)n);
+	conn_open_body(c, buf, sizeof buf);
+	broker_send(c->b, "open", c->id, buf, strlen(buf));
+	c->told_router = 1;
+	log_info("conn %llu: worker %s connected from %s", (unsigned long long)c->id,
+		 c->worker_id, c->peer);
+}
+
+/* Returns 0 when the connection is still reading, -1 when it is closing. */
+static int conn_handshake(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t len = evbuffer_get_length(in);
+	size_t max = (size_t)c->b->cfg->handshake_max_bytes;
+	size_t n = len > max + 1 ? max + 1 : len;
+	const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+	struct ws_hs_request req;
+	char resp[256];
+	int rc;
+
+	memset(&req, 0, sizeof req);
+	rc = ws_hs_parse(p, n, max, &req);
+	if (rc == WS_HS_AGAIN)
+		return 0;
+	if (rc == WS_HS_ERROR) {
+		conn_http_error(c, req.err_status, req.err_reason);
+		ws_hs_request_free(&req);
+		return -1;
+	}
+	if (strcmp(req.path, "/") == 0) {
+		c->path = PATH_WORKER;
+	} else if (strcmp(req.path, "/otel") == 0) {
+		c->path = PATH_OTEL;
+	} else {
+		ws_hs_request_free(&req);
+		conn_http_error(c, 404, "no WebSocket endpoint at this path (use / or /otel)");
+		return -1;
+	}
+	size_t rl = ws_hs_response(resp, sizeof resp, req.key);
+	evbuffer_drain(in, req.header_bytes);
+	ws_hs_request_free(&req);
+	evbuffer_add(bufferevent_get_output(c->bev), resp, rl);
+	ws_decoder_init(&c->dec, (size_t)c->b->cfg->ws_max_frame, (size_t)c->b->cfg->ws_max_message);
+	c->state = CONN_OPEN;
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	if (c->path == PATH_WORKER)
+		conn_start_worker(c);
+	return 0;
+}
+
+static int is_telemetry(const uint8_t *d, size_t len)
+{
+	return len >= 4 && (memcmp(d, "OTLP", 4) == 0 || memcmp(d, "MTRC", 4) == 0 ||
+			    memcmp(d, "LOGS", 4) == 0);
+}
+
+static void conn_on_telemetry(struct conn *c, const uint8_t *d, size_t len)
+{
+	/* spans and metrics are accepted and not kept; log records go to the router */
+	if (len >= 4 && memcmp(d, "LOGS", 4) == 0)
+		broker_send(c->b, "otel", c->id, (const char *)d + 4, len - 4);
+}
+
+static void conn_reply(struct conn *c, const char *body, size_t len)
+{
+	conn_send_text(c, body, len);
+}
+
+static void conn_on_message(struct conn *c, int opcode, const uint8_t *d, size_t len)
+{
+	struct proto_result r;
+
+	if (opcode == WS_OP_BINARY && is_telemetry(d, len)) {
+		conn_on_telemetry(c, d, len);
+		return;
+	}
+	if (c->path == PATH_OTEL)
+		return;		/* the telemetry socket carries nothing else */
+	if (opcode == WS_OP_BINARY && !ws_utf8_valid(d, len)) {
+		log_warn("conn %llu (%s): dropped a binary frame that is neither telemetry nor UTF-8 JSON",
+			 (unsigned long long)c->id, c->worker_id);
+		return;
+	}
+	proto_normalize((const char *)d, len, c->b->cfg->max_json_depth, &r);
+	switch (r.action) {
+	case PROTO_DROP:
+		if (r.why)
+			log_warn("conn %llu (%s): dropped a message: %s", (unsigned long long)c->id,
+				 c->worker_id, r.why);
+		break;
+	case PROTO_PONG:
+		conn_send_text(c, "{\"type\":\"pong\"}", 15);
+		break;
+	case PROTO_REPLY:
+		conn_reply(c, r.body, r.body_len);
+		break;
+	case PROTO_FORWARD:
+		switch (r.msg) {
+		case PM_INVOKE:
+			if (r.wants_reply) {
+				if (lh_table_length(c->pending) >= c->b->cfg->max_inflight_per_worker) {
+					size_t el;
+					char *e = proto_error_result(r.key, NULL, "too_many_in_flight",
+						"max_inflight_per_worker calls are already waiting on this connection",
+						&el);
+					if (e)
+						conn_reply(c, e, el);
+					free(e);
+					goto out;
+				}
+				kv_put(c->pending, r.key, NULL, 0);
+			}
+			if (r.is_announce) {
+				free(c->announce);
+				c->announce = strdup(r.body);
+			}
+			break;
+		case PM_REGFN:
+			kv_put(c->reg_fns, r.key, r.body, r.body_len);
+			break;
+		case PM_UNREGFN:
+			lh_table_delete(c->reg_fns, r.key);
+			break;
+		case PM_REGTT:
+			kv_put(c->reg_tts, r.key, r.body, r.body_len);
+			break;
+		case PM_UNREGTT:
+			lh_table_delete(c->reg_tts, r.key);
+			break;
+		case PM_REGTRIG:
+			kv_put(c->reg_trigs, r.key, r.body, r.body_len);
+			break;
+		case PM_UNREGTRIG:
+			lh_table_delete(c->reg_trigs, r.key);
+			break;
+		default:
+			break;
+		}
+		if (broker_send(c->b, "msg", c->id, r.body, r.body_len) < 0 && r.wants_reply) {
+			size_t el;
+			char *e = proto_error_result(r.key, NULL, "engine_unavailable",
+						     "the engine's router is not reachable", &el);
+			lh_table_delete(c->pending, r.key);
+			if (e)
+				conn_reply(c, e, el);
+			free(e);
+		}
+		break;
+	}
+out:
+	proto_result_free(&r);
+}
+
+static void conn_on_frame(struct conn *c, const struct ws_event *ev)
+{
+	uint8_t payload[125];
+	size_t n;
+
+	switch (ev->opcode) {
+	case WS_OP_PING:
+		conn_write_frame(c, WS_OP_PONG, ev->data, ev->len);
+		break;
+	case WS_OP_PONG:
+		break;
+	case WS_OP_CLOSE:
+		/* echo the peer's code, then close (RFC 6455 §5.5.1) */
+		if (ev->close_code == WS_CLOSE_NO_STATUS) {
+			conn_write_frame(c, WS_OP_CLOSE, NULL, 0);
+		} else {
+			n = ws_close_payload(payload, ev->close_code, NULL);
+			conn_write_frame(c, WS_OP_CLOSE, payload, n);
+		}
+		conn_linger(c);
+		break;
+	default:
+		conn_on_message(c, ev->opcode, ev->data, ev->len);
+		break;
+	}
+}
+
+static void conn_read_frames(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	while (c->state == CONN_OPEN) {
+		size_t len = evbuffer_get_length(in);
+		struct evbuffer_iovec v;
+		struct ws_event ev;
+		size_t consumed = 0;
+		int rc;
+
+		if (len == 0)
+			return;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			return;
+		rc = ws_decode(&c->dec, v.iov_base, v.iov_len, &consumed, &ev);
+		if (rc == WS_ERROR) {
+			evbuffer_drain(in, len);
+			conn_close(c, c->dec.err_code, c->dec.err_reason);
+			return;
+		}
+		if (rc == WS_OK) {
+			conn_on_frame(c, &ev);
+			evbuffer_drain(in, consumed);
+			continue;
+		}
+		evbuffer_drain(in, consumed);
+		if (consumed == 0) {
+			/* a frame header split across chunks: make it contiguous */
+			if (v.iov_len >= len || v.iov_len >= 14)
+				return;
+			evbuffer_pullup(in, len < 14 ? (ev_ssize_t)len : 14);
+		}
+	}
+}
+
+static void conn_on_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (c->state == CONN_HANDSHAKE && conn_handshake(c) < 0)
+		return;
+	if (c->state == CONN_OPEN)
+		conn_read_frames(c);
+	else if (c->state == CONN_CLOSING)
+		evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+}
+
+static void conn_on_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == CONN_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_free(c);
+}
+
+static void conn_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT)
+		log_info("conn %llu (%s): handshake timed out", (unsigned long long)c->id, c->peer);
+	else if (c->state == CONN_OPEN && c->path == PATH_WORKER)
+		log_info("conn %llu: worker %s disconnected", (unsigned long long)c->id, c->worker_id);
+	conn_free(c);
+}
+
+void conn_replay(struct conn *c)
+{
+	char buf[256];
+	struct lh_entry *e;
+
+	if (!c->told_router)
+		return;
+	conn_open_body(c, buf, sizeof buf);
+	broker_send(c->b, "open", c->id, buf, strlen(buf));
+	if (c->announce)
+		broker_send(c->b, "msg", c->id, c->announce, strlen(c->announce));
+	/* trigger types first, then functions, then triggers: the SDK's order */
+	lh_foreach(c->reg_tts, e)
+		broker_send(c->b, "msg", c->id, lh_entry_v(e), strlen(lh_entry_v(e)));
+	lh_foreach(c->reg_fns, e)
+		broker_send(c->b, "msg", c->id, lh_entry_v(e), strlen(lh_entry_v(e)));
+	lh_foreach(c->reg_trigs, e)
+		broker_send(c->b, "msg", c->id, lh_entry_v(e), strlen(lh_entry_v(e)));
+}
+
+void conn_fail_pending(struct conn *c, const char *code, const char *message)
+{
+	struct lh_entry *e, *tmp;
+
+	if (!c->pending)
+		return;
+	lh_foreach_safe(c->pending, e, tmp) {
+		size_t el;
+		char *msg = proto_error_result(lh_entry_k(e), NULL, code, message, &el);
+		if (msg)
+			conn_send_text(c, msg, el);
+		free(msg);
+		if (c->state != CONN_OPEN)
+			return;
+		lh_table_delete(c->pending, lh_entry_k(e));
+	}
+}
+
+void conn_result_delivered(struct conn *c, const char *key, size_t key_len)
+{
+	char k[256];
+
+	if (!c->pending || key_len == 0 || key_len >= sizeof k)
+		return;
+	memcpy(k, key, key_len);
+	k[key_len] = '\0';
+	lh_table_delete(c->pending, k);
+}

@@ -1,0 +1,372 @@
+#include "config.h"
+#include "master.h"
+#include "broker.h"
+#include "log.h"
+#include "router.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define STABLE_MS 10000
+
+enum role { ROLE_ROUTER, ROLE_BROKER };
+
+struct child {
+	enum role role;
+	int index;
+	pid_t pid;			/* 0 = not running */
+	int64_t started_ms;
+	int64_t respawn_at_ms;		/* 0 = no respawn pending */
+	int backoff_ms;
+	unsigned restarts;
+};
+
+static char **pt_argv;
+static size_t pt_len;
+
+/*
+ * ps shows argv; to retitle children ("trine: broker 0") we reuse the argv
+ * and environ area, after moving environ to the heap (nginx does the same).
+ */
+void proctitle_init(int argc, char **argv)
+{
+	extern char **environ;
+	char *end = argv[0] + strlen(argv[0]) + 1;
+	size_t n = 0;
+
+	for (int i = 1; i < argc; i++)
+		if (argv[i] == end)
+			end = argv[i] + strlen(argv[i]) + 1;
+	while (environ[n])
+		n++;
+	char **env = malloc((n + 1) * sizeof *env);
+	if (!env)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (environ[i] == end)
+			end = environ[i] + strlen(environ[i]) + 1;
+		env[i] = strdup(environ[i]);
+	}
+	env[n] = NULL;
+	environ = env;
+	pt_argv = argv;
+	pt_len = (size_t)(end - argv[0]);
+}
+
+void proctitle_set(const char *title)
+{
+	if (!pt_argv || pt_len < 2)
+		return;
+	memset(pt_argv[0], 0, pt_len);
+	snprintf(pt_argv[0], pt_len, "%s", title);
+	pt_argv[1] = NULL;
+	prctl(PR_SET_NAME, title, 0, 0, 0);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int master_prepare(struct cfg *cfg)
+{
+	char abs[PATH_MAX];
+
+	if (mkdir_p(cfg->data_dir) < 0) {
+		log_error("cannot create data_dir %s: %s", cfg->data_dir, strerror(errno));
+		return -1;
+	}
+	if (!realpath(cfg->data_dir, abs)) {
+		log_error("data_dir %s: %s", cfg->data_dir, strerror(errno));
+		return -1;
+	}
+	if (!cfg->router_endpoint[0]) {
+		/* unix socket paths are limited to 107 bytes */
+		if (strlen(abs) + strlen("ipc:///router.ipc") > 100) {
+			log_error("data_dir %s is too long for the router's IPC socket; set router_endpoint",
+				  abs);
+			return -1;
+		}
+		snprintf(cfg->router_endpoint, sizeof cfg->router_endpoint, "ipc://%s/router.ipc", abs);
+	}
+	return 0;
+}
+
+int master_listen(const struct cfg *cfg, int port)
+{
+	struct addrinfo hints, *ai = NULL;
+	char portstr[16];
+	int fd = -1, one = 1, rc;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
+	snprintf(portstr, sizeof portstr, "%d", port);
+	if ((rc = getaddrinfo(cfg->bind, portstr, &hints, &ai)) != 0) {
+		log_error("bind address %s: %s", cfg->bind, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0)
+		goto fail;
+	freeaddrinfo(ai);
+	return fd;
+fail:
+	log_error("cannot listen on %s:%d: %s", cfg->bind, port, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return -1;
+}
+
+static pid_t master_pid;
+
+static void child_spawn(struct cfg *cfg, struct child *c, int worker_fd, const sigset_t *oldmask)
+{
+	char title[64];
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		c->respawn_at_ms = mono_ms() + BACKOFF_MAX_MS;
+		return;
+	}
+	if (pid > 0) {
+		c->pid = pid;
+		c->started_ms = mono_ms();
+		c->respawn_at_ms = 0;
+		return;
+	}
+	/* child: die with the master, never outlive it as an orphan */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != master_pid)
+		_exit(0);
+	sigprocmask(SIG_SETMASK, oldmask, NULL);
+	signal(SIGCHLD, SIG_DFL);
+	int rc;
+	if (c->role == ROLE_ROUTER) {
+		close(worker_fd);
+		proctitle_set("trine: router");
+		log_set_role("router");
+		rc = router_main(cfg);
+	} else {
+		snprintf(title, sizeof title, "trine: broker %d", c->index);
+		proctitle_set(title);
+		snprintf(title, sizeof title, "broker%d", c->index);
+		log_set_role(title);
+		rc = broker_main(cfg, worker_fd, c->index);
+	}
+	_exit(rc);
+}
+
+static const char *child_name(const struct child *c, char *buf, size_t len)
+{
+	if (c->role == ROLE_ROUTER)
+		snprintf(buf, len, "router");
+	else
+		snprintf(buf, len, "broker %d", c->index);
+	return buf;
+}
+
+static void on_sigchld(int sig)
+{
+	(void)sig;	/* only here so that SIGCHLD is delivered to sigtimedwait */
+}
+
+int master_run(struct cfg *cfg)
+{
+	struct child *kids;
+	size_t nkids, running;
+	int nbrokers = cfg->brokers;
+	int worker_fd;
+	sigset_t set, oldmask;
+	int stopping = 0, exit_code = EXIT_OK;
+	int64_t stop_deadline = 0;
+	int router_signalled = 0;
+
+	master_pid = getpid();
+	if (master_prepare(cfg) < 0)
+		return EXIT_STARTUP;
+	if (nbrokers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		nbrokers = n > 0 ? (int)n : 1;
+	}
+	worker_fd = master_listen(cfg, cfg->worker_port);
+	if (worker_fd < 0)
+		return EXIT_STARTUP;
+
+	nkids = (size_t)nbrokers + 1;
+	kids = calloc(nkids, sizeof *kids);
+	if (!kids)
+		return EXIT_STARTUP;
+	kids[0].role = ROLE_ROUTER;
+	for (int i = 0; i < nbrokers; i++) {
+		kids[i + 1].role = ROLE_BROKER;
+		kids[i + 1].index = i;
+	}
+
+	/* signals are taken synchronously with sigtimedwait: no handler races */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	signal(SIGCHLD, on_sigchld);
+	signal(SIGPIPE, SIG_IGN);
+	sigprocmask(SIG_BLOCK, &set, &oldmask);
+
+	log_info("trine %s: worker port %d, %d brokers, data in %s", PACKAGE_VERSION,
+		 cfg->worker_port, nbrokers, cfg->data_dir);
+	for (size_t i = 0; i < nkids; i++) {
+		kids[i].backoff_ms = BACKOFF_MIN_MS;
+		child_spawn(cfg, &kids[i], worker_fd, &oldmask);
+	}
+
+	for (;;) {
+		int64_t now = mono_ms(), wait_ms = 1000;
+		struct timespec ts;
+		siginfo_t si;
+		int sig, st;
+		pid_t pid;
+		char name[32];
+
+		for (size_t i = 0; i < nkids; i++)
+			if (kids[i].respawn_at_ms && kids[i].respawn_at_ms - now < wait_ms)
+				wait_ms = kids[i].respawn_at_ms - now;
+		if (stopping && stop_deadline - now < wait_ms)
+			wait_ms = stop_deadline - now;
+		if (wait_ms < 0)
+			wait_ms = 0;
+		ts.tv_sec = wait_ms / 1000;
+		ts.tv_nsec = (wait_ms % 1000) * 1000000;
+		sig = sigtimedwait(&set, &si, &ts);
+
+		if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
+			log_info("stopping on signal %d: draining brokers, then the router", sig);
+			stopping = 1;
+			stop_deadline = mono_ms() + cfg->shutdown_timeout_ms;
+			for (size_t i = 0; i < nkids; i++) {
+				kids[i].respawn_at_ms = 0;
+				if (kids[i].pid && kids[i].role == ROLE_BROKER)
+					kill(kids[i].pid, SIGTERM);
+			}
+		} else if ((sig == SIGTERM || sig == SIGINT) && stopping) {
+			log_warn("second stop signal: killing the children now");
+			stop_deadline = 0;
+		} else if (sig == SIGHUP) {
+			log_info("SIGHUP: configuration reload is not supported by this version; ignored");
+		}
+
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+			for (size_t i = 0; i < nkids; i++) {
+				struct child *c = &kids[i];
+				if (c->pid != pid)
+					continue;
+				c->pid = 0;
+				child_name(c, name, sizeof name);
+				if (stopping) {
+					log_info("%s exited", name);
+					break;
+				}
+				if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_CHILD_FATAL) {
+					log_error("%s cannot start; stopping", name);
+					exit_code = EXIT_STARTUP;
+					stopping = 1;
+					stop_deadline = mono_ms() + cfg->shutdown_timeout_ms;
+					for (size_t k = 0; k < nkids; k++)
+						if (kids[k].pid && kids[k].role == ROLE_BROKER)
+							kill(kids[k].pid, SIGTERM);
+					break;
+				}
+				if (mono_ms() - c->started_ms > STABLE_MS)
+					c->backoff_ms = BACKOFF_MIN_MS;
+				if (WIFSIGNALED(st))
+					log_warn("%s (pid %d) killed by signal %d; respawn in %d ms", name,
+						 (int)pid, WTERMSIG(st), c->backoff_ms);
+				else
+					log_warn("%s (pid %d) exited with %d; respawn in %d ms", name,
+						 (int)pid, WEXITSTATUS(st), c->backoff_ms);
+				c->respawn_at_ms = mono_ms() + c->backoff_ms;
+				c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+					c->backoff_ms * 2;
+				break;
+			}
+		}
+
+		now = mono_ms();
+		running = 0;
+		for (size_t i = 0; i < nkids; i++) {
+			struct child *c = &kids[i];
+			if (!stopping && !c->pid && c->respawn_at_ms && c->respawn_at_ms <= now) {
+				c->restarts++;
+				child_spawn(cfg, c, worker_fd, &oldmask);
+			}
+			running += c->pid != 0;
+		}
+		if (!stopping)
+			continue;
+		/* brokers first (they send close frames and tell the router), then the router */
+		if (!router_signalled && kids[0].pid && running == 1) {
+			kill(kids[0].pid, SIGTERM);
+			router_signalled = 1;
+		}
+		if (running == 0)
+			break;
+		if (now >= stop_deadline) {
+			log_error("children did not stop within %lld ms: killing them",
+				  (long long)cfg->shutdown_timeout_ms);
+			for (size_t i = 0; i < nkids; i++)
+				if (kids[i].pid)
+					kill(kids[i].pid, SIGKILL);
+			while (waitpid(-1, NULL, 0) > 0)
+				;
+			if (exit_code == EXIT_OK)
+				exit_code = EXIT_STOP_TIMEOUT;
+			break;
+		}
+	}
+	close(worker_fd);
+	free(kids);
+	log_info("stopped (exit %d)", exit_code);
+	return exit_code;
+}

@@ -1,0 +1,255 @@
+#include "builtin.h"
+#include "log.h"
+#include "reg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*builtin_fn)(struct router *r, struct worker *caller, json_object *data,
+			  json_object **result, json_object **error);
+
+static json_object *jget(json_object *o, const char *k)
+{
+	json_object *v;
+	return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+	json_object *v = jget(o, k);
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static json_object *err_obj(const char *code, const char *message)
+{
+	json_object *e = json_object_new_object();
+	json_object_object_add(e, "code", json_object_new_string(code));
+	json_object_object_add(e, "message", json_object_new_string(message));
+	return e;
+}
+
+static void add_str(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+static void copy_meta(json_object *dst, json_object *meta, const char *k)
+{
+	json_object *v = jget(meta, k);
+	json_object_object_add(dst, k, v ? json_object_get(v) : NULL);
+}
+
+/* The SDK announces itself with this on every (re)connect (sdk-wire.md §4). */
+static int bi_workers_register(struct router *r, struct worker *caller, json_object *data,
+			       json_object **result, json_object **error)
+{
+	(void)r;
+	if (!caller) {
+		*error = err_obj("invalid_request", "engine::workers::register is for worker connections");
+		return 0;
+	}
+	if (!data || !json_object_is_type(data, json_type_object)) {
+		*error = err_obj("invalid_request", "engine::workers::register takes an object");
+		return 0;
+	}
+	json_object_put(caller->meta);
+	caller->meta = json_object_new_object();
+	json_object_object_foreach(data, k, v) {
+		if (strcmp(k, "_caller_worker_id") != 0)
+			json_object_object_add(caller->meta, k, json_object_get(v));
+	}
+	*result = json_object_new_object();
+	json_object_object_add(*result, "success", json_object_new_boolean(1));
+	return 0;
+}
+
+static int bi_workers_list(struct router *r, struct worker *caller, json_object *data,
+			   json_object **result, json_object **error)
+{
+	json_object *arr = json_object_new_array();
+	struct lh_entry *e;
+
+	(void)caller; (void)data; (void)error;
+	lh_foreach(r->workers, e) {
+		struct worker *w = (struct worker *)lh_entry_v(e);
+		json_object *o = json_object_new_object();
+		add_str(o, "id", w->id);
+		add_str(o, "name", reg_worker_name(w));
+		copy_meta(o, w->meta, "description");
+		copy_meta(o, w->meta, "version");
+		add_str(o, "namespace", "default");
+		copy_meta(o, w->meta, "runtime");
+		copy_meta(o, w->meta, "os");
+		copy_meta(o, w->meta, "pid");
+		add_str(o, "status", "connected");
+		json_object_object_add(o, "function_count",
+				       json_object_new_int(lh_table_length(w->fns)));
+		json_object_object_add(o, "connected_at_ms", json_object_new_int64(w->connected_at_ms));
+		json_object_object_add(o, "active_invocations", json_object_new_int(w->inflight));
+		copy_meta(o, w->meta, "isolation");
+		add_str(o, "ip_address", w->ip);
+		json_object_array_add(arr, o);
+	}
+	*result = json_object_new_object();
+	json_object_object_add(*result, "workers", arr);
+	return 0;
+}
+
+static int bi_functions_list(struct router *r, struct worker *caller, json_object *data,
+			     json_object **result, json_object **error)
+{
+	json_object *arr = json_object_new_array();
+	json_object *inc = jget(data, "include_internal");
+	const char *prefix = jstr(data, "prefix");
+	const char *search = jstr(data, "search");
+	struct lh_entry *e;
+
+	(void)caller; (void)error;
+	lh_foreach(r->functions, e) {
+		struct function *fn = (struct function *)lh_entry_v(e);
+		if (prefix && strncmp(fn->id, prefix, strlen(prefix)) != 0)
+			continue;
+		if (search && !strstr(fn->id, search))
+			continue;
+		json_object *o = json_object_new_object();
+		add_str(o, "function_id", fn->id);
+		add_str(o, "namespace", "default");
+		add_str(o, "worker_name", fn->nprov ? reg_worker_name(fn->prov[0]) : "");
+		json_object *v;
+		if ((v = jget(fn->def, "description")))
+			json_object_object_add(o, "description", json_object_get(v));
+		if ((v = jget(fn->def, "metadata")))
+			json_object_object_add(o, "metadata", json_object_get(v));
+		if ((v = jget(fn->def, "request_format")))
+			json_object_object_add(o, "request_format", json_object_get(v));
+		if ((v = jget(fn->def, "response_format")))
+			json_object_object_add(o, "response_format", json_object_get(v));
+		json_object_object_add(o, "replicas", json_object_new_int((int)fn->nprov));
+		json_object_array_add(arr, o);
+	}
+	if (inc && json_object_get_boolean(inc)) {
+		for (int i = 0; builtin_ids[i]; i++) {
+			if (prefix && strncmp(builtin_ids[i], prefix, strlen(prefix)) != 0)
+				continue;
+			if (search && !strstr(builtin_ids[i], search))
+				continue;
+			json_object *o = json_object_new_object();
+			add_str(o, "function_id", builtin_ids[i]);
+			add_str(o, "namespace", "default");
+			add_str(o, "worker_name", "engine");
+			json_object_array_add(arr, o);
+		}
+	}
+	*result = json_object_new_object();
+	json_object_object_add(*result, "functions", arr);
+	return 0;
+}
+
+static int bi_triggers_list(struct router *r, struct worker *caller, json_object *data,
+			    json_object **result, json_object **error)
+{
+	json_object *arr = json_object_new_array();
+	struct lh_entry *e;
+
+	(void)caller; (void)data; (void)error;
+	lh_foreach(r->trigtypes, e) {
+		struct trigtype *tt = (struct trigtype *)lh_entry_v(e);
+		json_object *o = json_object_new_object();
+		add_str(o, "id", tt->id);
+		add_str(o, "namespace", "default");
+		add_str(o, "worker_name", tt->provider ? reg_worker_name(tt->provider) : "engine");
+		add_str(o, "description", tt->description);
+		json_object_array_add(arr, o);
+	}
+	*result = json_object_new_object();
+	json_object_object_add(*result, "triggers", arr);
+	return 0;
+}
+
+static int bi_registered_triggers_list(struct router *r, struct worker *caller, json_object *data,
+				       json_object **result, json_object **error)
+{
+	json_object *arr = json_object_new_array();
+	const char *type = jstr(data, "trigger_type");
+	struct lh_entry *e;
+
+	(void)caller; (void)error;
+	lh_foreach(r->triggers, e) {
+		struct trigger *t = (struct trigger *)lh_entry_v(e);
+		if (type && strcmp(type, t->type) != 0)
+			continue;
+		json_object *o = json_object_new_object();
+		add_str(o, "id", t->id);
+		add_str(o, "trigger_type", t->type);
+		add_str(o, "function_id", t->function_id);
+		add_str(o, "worker_name", t->owner ? reg_worker_name(t->owner) : "engine");
+		json_object_object_add(o, "config", json_object_get(t->config));
+		if (t->metadata)
+			json_object_object_add(o, "metadata", json_object_get(t->metadata));
+		add_str(o, "status", t->active_on ? "active" : "pending");
+		json_object_array_add(arr, o);
+	}
+	*result = json_object_new_object();
+	json_object_object_add(*result, "registered_triggers", arr);
+	return 0;
+}
+
+/* engine::log::<level>: written to the engine's own log (the log trigger builds on this). */
+static int bi_log(struct router *r, struct worker *caller, json_object *data, int level,
+		  json_object **result)
+{
+	const char *msg = jstr(data, "message");
+	(void)r;
+	log_msg(level, "worker %s log: %s", caller ? caller->id : "engine", msg ? msg : "");
+	*result = NULL;
+	return 0;
+}
+
+#define LOGFN(name, lvl) \
+	static int bi_log_##name(struct router *r, struct worker *c, json_object *d, \
+				 json_object **res, json_object **err) \
+	{ (void)err; return bi_log(r, c, d, lvl, res); }
+LOGFN(trace, LL_TRACE)
+LOGFN(debug, LL_DEBUG)
+LOGFN(info, LL_INFO)
+LOGFN(warn, LL_WARN)
+LOGFN(error, LL_ERROR)
+
+static const struct {
+	const char *id;
+	builtin_fn fn;
+} builtins[] = {
+	{ "engine::workers::register", bi_workers_register },
+	{ "engine::workers::list", bi_workers_list },
+	{ "engine::functions::list", bi_functions_list },
+	{ "engine::triggers::list", bi_triggers_list },
+	{ "engine::registered-triggers::list", bi_registered_triggers_list },
+	{ "engine::log::trace", bi_log_trace },
+	{ "engine::log::debug", bi_log_debug },
+	{ "engine::log::info", bi_log_info },
+	{ "engine::log::warn", bi_log_warn },
+	{ "engine::log::error", bi_log_error },
+};
+
+const char *const builtin_ids[] = {
+	"engine::workers::register", "engine::workers::list", "engine::functions::list",
+	"engine::triggers::list", "engine::registered-triggers::list",
+	"engine::log::trace", "engine::log::debug", "engine::log::info",
+	"engine::log::warn", "engine::log::error", NULL,
+};
+
+int builtin_call(struct router *r, struct worker *caller, const char *function_id,
+		 json_object *data, json_object **result, json_object **error)
+{
+	for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+		if (strcmp(builtins[i].id, function_id) != 0)
+			continue;
+		if (result) {
+			*result = NULL;
+			*error = NULL;
+			builtins[i].fn(r, caller, data, result, error);
+		}
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,113 @@
+/*
+ * router — the single source of truth: fronts (brokers), workers, functions,
+ * trigger types and bindings, in-flight invocations. Single-threaded, driven
+ * by one ROUTER socket inside a libevent loop.
+ */
+#ifndef TRINE_ROUTER_H
+#define TRINE_ROUTER_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "ids.h"
+
+struct front {
+	char ident[64];
+	size_t ident_len;
+	int index;
+	int64_t last_seen_ms;
+	struct lh_table *workers;	/* conn id -> struct worker * */
+};
+
+struct worker {
+	char id[ID_UUID_LEN + 1];
+	char token[ID_UUID_LEN + 1];
+	char ip[64];
+	struct front *front;
+	uint64_t conn_id;
+	json_object *meta;		/* engine::workers::register data, or NULL */
+	int64_t connected_at_ms;
+	int inflight;			/* calls this worker is serving */
+	struct lh_table *inv_in;	/* inv id -> inv it serves */
+	struct lh_table *inv_out;	/* inv id -> inv it waits for */
+	struct lh_table *fns;		/* function id -> struct function * it provides */
+	struct lh_table *trigs;		/* trigger id -> struct trigger * it registered */
+	struct lh_table *tts;		/* trigger type id -> struct trigtype * it provides */
+};
+
+struct function {
+	char *id;
+	json_object *def;		/* the registerfunction message (latest) */
+	struct worker **prov;		/* live workers serving it (replicas) */
+	size_t nprov, capprov;
+	size_t rr;			/* round-robin start among equally loaded replicas */
+};
+
+struct trigger;
+struct router;
+
+/* A trigger type the engine itself provides (http, cron, ...). */
+struct trigkind {
+	const char *type;
+	const char *description;
+	/* 0 = accepted; -1 = rejected with a message in err */
+	int (*add)(struct router *r, struct trigger *t, char *err, size_t errlen);
+	void (*remove)(struct router *r, struct trigger *t);
+};
+
+struct trigtype {
+	char *id;
+	char *description;
+	struct worker *provider;		/* NULL for a built-in kind */
+	const struct trigkind *kind;		/* non-NULL for a built-in kind */
+};
+
+struct trigger {
+	char *id;
+	char *type;
+	char *function_id;
+	json_object *config;
+	json_object *metadata;
+	struct worker *owner;		/* NULL for engine-owned bindings */
+	struct trigtype *active_on;	/* NULL while parked */
+	void *state;			/* owned by the trigger kind */
+};
+
+struct router {
+	const struct cfg *cfg;
+	struct event_base *base;
+	void *zctx;
+	void *zsock;
+	struct zsock *zw;
+	uint64_t epoch;
+	char epoch_str[24];
+	struct lh_table *fronts;	/* ident -> struct front * */
+	struct lh_table *workers;	/* worker id -> struct worker * */
+	struct lh_table *functions;	/* function id -> struct function * */
+	struct lh_table *trigtypes;	/* type id -> struct trigtype * */
+	struct lh_table *triggers;	/* trigger id -> struct trigger * */
+	struct lh_table *invs;		/* inv id -> struct inv * */
+	const struct timeval *inv_timeout;	/* common timeout, NULL = none */
+	struct event *tick;
+	struct event *sig_term, *sig_int;
+	unsigned long otel_log_batches;
+};
+
+int router_main(const struct cfg *cfg);
+
+int64_t router_now_ms(void);
+
+/* Send one text frame to a worker's connection. */
+void router_send(struct router *r, struct worker *w, const char *body, size_t len);
+/* Send an invocation result to a caller; key is the caller's invocation id. */
+void router_send_result(struct router *r, struct worker *w, const char *key,
+			const char *body, size_t len);
+void router_send_json(struct router *r, struct worker *w, json_object *o);
+/* Close a worker's connection with a code and reason (the router has already dropped it). */
+void router_kick(struct router *r, struct worker *w, int code, const char *reason);
+
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+#endif

@@ -1,0 +1,253 @@
+#include "cfg.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F(field) offsetof(struct cfg, field), sizeof(((struct cfg *)0)->field)
+#define MiB (1024LL * 1024)
+
+const struct cfg_directive cfg_table[] = {
+	{ "bind", CFG_STRING, F(bind), 0, 0, "0.0.0.0", 0,
+	  "address the listening sockets bind to" },
+	{ "worker_port", CFG_INT, F(worker_port), 1, 65535, "49134", 0,
+	  "WebSocket port for workers (paths /, /otel)" },
+	{ "http_port", CFG_INT, F(http_port), 0, 65535, "3111", 0,
+	  "HTTP trigger port (0 = off)" },
+	{ "stream_port", CFG_INT, F(stream_port), 0, 65535, "3112", 0,
+	  "stream WebSocket port (0 = off)" },
+	{ "brokers", CFG_INT, F(brokers), 0, 256, "0", 0,
+	  "broker processes (0 = one per online CPU)" },
+	{ "data_dir", CFG_STRING, F(data_dir), 0, 0, "./data", 0,
+	  "directory for storage and the router's IPC socket" },
+	{ "log_level", CFG_LOGLEVEL, F(log_level), 0, 0, "info", 1,
+	  "error, warn, info, debug or trace" },
+	{ "invocation_timeout_ms", CFG_MS, F(invocation_timeout_ms), 0, 86400000LL, "30000", 1,
+	  "fail a call with invocation_timeout after this long (0 = never)" },
+	{ "handshake_timeout_ms", CFG_MS, F(handshake_timeout_ms), 100, 600000, "10000", 1,
+	  "time a client has to complete the WebSocket upgrade" },
+	{ "handshake_max_bytes", CFG_SIZE, F(handshake_max_bytes), 512, MiB, "16384", 1,
+	  "largest WebSocket upgrade request head (431 beyond)" },
+	{ "ws_max_frame", CFG_SIZE, F(ws_max_frame), 125, 1024 * MiB, "16m", 1,
+	  "largest WebSocket frame payload (close 1009 beyond)" },
+	{ "ws_max_message", CFG_SIZE, F(ws_max_message), 125, 1024 * MiB, "64m", 1,
+	  "largest reassembled WebSocket message (close 1009 beyond)" },
+	{ "max_json_depth", CFG_INT, F(max_json_depth), 2, 1000, "64", 1,
+	  "deepest JSON nesting accepted from a peer" },
+	{ "client_output_limit", CFG_SIZE, F(client_output_limit), 64 * 1024, 4096 * MiB, "256m", 1,
+	  "unsent bytes queued for one connection before it is closed" },
+	{ "max_connections", CFG_INT, F(max_connections), 1, 1000000, "10000", 1,
+	  "connections one broker process accepts" },
+	{ "max_inflight_per_worker", CFG_INT, F(max_inflight_per_worker), 1, 10000000, "100000", 1,
+	  "calls one connection may have waiting for a result" },
+	{ "shutdown_timeout_ms", CFG_MS, F(shutdown_timeout_ms), 0, 600000, "10000", 1,
+	  "how long a stop waits for children before killing them" },
+	{ "router_endpoint", CFG_STRING, F(router_endpoint), 0, 0, "", 0,
+	  "ZeroMQ endpoint of the router (empty = ipc://DATA_DIR/router.ipc)" },
+	{ "router_listen", CFG_STRING, F(router_listen), 0, 0, "", 0,
+	  "extra endpoint the router binds for brokers on other hosts, e.g. tcp://0.0.0.0:49200" },
+};
+const size_t cfg_table_len = sizeof cfg_table / sizeof cfg_table[0];
+
+void cfg_defaults(struct cfg *c)
+{
+	char err[256];
+	memset(c, 0, sizeof *c);
+	for (size_t i = 0; i < cfg_table_len; i++)
+		if (cfg_set(c, cfg_table[i].name, cfg_table[i].def, err, sizeof err) < 0)
+			abort();	/* a bad default is our bug */
+}
+
+int cfg_parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || errno || v < 0)
+		return -1;
+	int64_t mul = 1;
+	if (*end) {
+		char suf = (char)tolower((unsigned char)*end);
+		if (suf == 'k')
+			mul = 1024;
+		else if (suf == 'm')
+			mul = MiB;
+		else if (suf == 'g')
+			mul = 1024 * MiB;
+		else
+			return -1;
+		end++;
+		if (tolower((unsigned char)*end) == 'b')
+			end++;
+		if (*end)
+			return -1;
+	}
+	if (v > INT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+static const struct cfg_directive *cfg_find(const char *name)
+{
+	for (size_t i = 0; i < cfg_table_len; i++)
+		if (strcmp(cfg_table[i].name, name) == 0)
+			return &cfg_table[i];
+	return NULL;
+}
+
+int cfg_set(struct cfg *c, const char *name, const char *value, char *err, size_t errlen)
+{
+	const struct cfg_directive *d = cfg_find(name);
+	char *field;
+	int64_t v = 0;
+	char *end;
+
+	if (!d) {
+		snprintf(err, errlen, "unknown directive '%s'", name);
+		return -1;
+	}
+	field = (char *)c + d->offset;
+	switch (d->type) {
+	case CFG_STRING:
+		if (strlen(value) >= d->size) {
+			snprintf(err, errlen, "%s: value longer than %zu bytes", name, d->size - 1);
+			return -1;
+		}
+		memcpy(field, value, strlen(value) + 1);
+		return 0;
+	case CFG_LOGLEVEL: {
+		int l = log_level_parse(value);
+		if (l < 0) {
+			snprintf(err, errlen, "%s: '%s' is not one of error, warn, info, debug, trace",
+				 name, value);
+			return -1;
+		}
+		*(int *)field = l;
+		return 0;
+	}
+	case CFG_INT:
+	case CFG_MS:
+		errno = 0;
+		v = strtoll(value, &end, 10);
+		if (end == value || *end || errno) {
+			snprintf(err, errlen, "%s: '%s' is not an integer", name, value);
+			return -1;
+		}
+		break;
+	case CFG_SIZE:
+		if (cfg_parse_size(value, &v) < 0) {
+			snprintf(err, errlen, "%s: '%s' is not a size (e.g. 65536, 64k, 16m)",
+				 name, value);
+			return -1;
+		}
+		break;
+	}
+	if (v < d->min || v > d->max) {
+		snprintf(err, errlen, "%s: %s is out of range [%lld, %lld]", name, value,
+			 (long long)d->min, (long long)d->max);
+		return -1;
+	}
+	if (d->size == sizeof(int))
+		*(int *)field = (int)v;
+	else
+		*(int64_t *)field = v;
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int cfg_load_depth(struct cfg *c, const char *path, int depth, char *err, size_t errlen)
+{
+	FILE *f;
+	char line[4096];
+	int lineno = 0;
+	int rc = -1;
+
+	if (depth > 8) {
+		snprintf(err, errlen, "%s: includes nested too deeply", path);
+		return -1;
+	}
+	f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof line, f)) {
+		char msg[512];
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+			goto out;
+		}
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = trim(line);
+		if (!*s)
+			continue;
+		char *name = s;
+		while (*s && !isspace((unsigned char)*s))
+			s++;
+		if (*s)
+			*s++ = '\0';
+		char *value = trim(s);
+		if (!*value) {
+			snprintf(err, errlen, "%s:%d: '%s' needs a value", path, lineno, name);
+			goto out;
+		}
+		size_t vl = strlen(value);
+		if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
+			value[vl - 1] = '\0';
+			value++;
+		}
+		if (strcmp(name, "include") == 0) {
+			char inc[PATH_MAX];
+			if (value[0] == '/') {
+				snprintf(inc, sizeof inc, "%s", value);
+			} else {
+				char dir[PATH_MAX];
+				snprintf(dir, sizeof dir, "%s", path);
+				snprintf(inc, sizeof inc, "%s/%s", dirname(dir), value);
+			}
+			if (cfg_load_depth(c, inc, depth + 1, err, errlen) < 0)
+				goto out;
+			continue;
+		}
+		if (cfg_set(c, name, value, msg, sizeof msg) < 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	fclose(f);
+	return rc;
+}
+
+int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
+{
+	return cfg_load_depth(c, path, 0, err, errlen);
+}
+
+void cfg_print_help(void)
+{
+	for (size_t i = 0; i < cfg_table_len; i++) {
+		const struct cfg_directive *d = &cfg_table[i];
+		printf("  --%-24s %s (default: \"%s\"%s)\n", d->name, d->help, d->def,
+		       d->reloadable ? "" : ", restart to change");
+	}
+}

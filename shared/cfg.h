@@ -1,0 +1,73 @@
+/*
+ * cfg — the one typed table of configuration directives. Every directive has
+ * a type, bounds, a default and a reloadable flag; the same table serves the
+ * config file (`directive value` lines), `--name value` on the command line,
+ * `--help` and the man page.
+ */
+#ifndef TRINE_CFG_H
+#define TRINE_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cfg {
+	char bind[64];
+	int worker_port;
+	int http_port;
+	int stream_port;
+	int brokers;			/* 0 = number of online CPUs */
+	char data_dir[256];
+	int log_level;
+	int64_t invocation_timeout_ms;	/* 0 = wait forever, like the reference */
+	int64_t handshake_timeout_ms;
+	int64_t ws_max_frame;
+	int64_t ws_max_message;
+	int64_t handshake_max_bytes;
+	int max_json_depth;
+	int64_t client_output_limit;
+	int max_connections;
+	int max_inflight_per_worker;
+	int64_t shutdown_timeout_ms;
+	char router_endpoint[256];	/* "" = ipc://<data_dir>/router.ipc */
+	char router_listen[256];	/* extra endpoint the router binds, "" = none */
+};
+
+enum cfg_type { CFG_INT, CFG_SIZE, CFG_MS, CFG_STRING, CFG_LOGLEVEL };
+
+struct cfg_directive {
+	const char *name;
+	enum cfg_type type;
+	size_t offset;
+	size_t size;		/* for strings: buffer size; for ints: sizeof field */
+	int64_t min, max;
+	const char *def;	/* default, in the file syntax */
+	int reloadable;
+	const char *help;
+};
+
+extern const struct cfg_directive cfg_table[];
+extern const size_t cfg_table_len;
+
+/* Fill every field with its default. */
+void cfg_defaults(struct cfg *c);
+
+/*
+ * Set one directive from its text value. Returns 0, or -1 with a message in
+ * err (no file:line prefix; the caller adds it).
+ */
+int cfg_set(struct cfg *c, const char *name, const char *value, char *err, size_t errlen);
+
+/*
+ * Read a config file: `directive value` lines, `#` comments, blank lines,
+ * `include FILE` (relative to the including file). Returns 0, or -1 with
+ * "file:line: message" in err.
+ */
+int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
+
+/* Parse a size with optional k/kb/m/mb/g/gb suffix (1024-based). */
+int cfg_parse_size(const char *s, int64_t *out);
+
+/* Print `--name value  help (default ...)` lines for --help. */
+void cfg_print_help(void);
+
+#endif

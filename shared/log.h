@@ -1,0 +1,24 @@
+/*
+ * log — one line per event on stderr: time, role, pid, level, message.
+ * Under systemd (JOURNAL_STREAM set) each line starts with the <N> priority
+ * prefix so journald keeps the level.
+ */
+#ifndef TRINE_LOG_H
+#define TRINE_LOG_H
+
+enum log_level { LL_ERROR = 0, LL_WARN, LL_INFO, LL_DEBUG, LL_TRACE };
+
+extern int log_level_cur;
+
+void log_init(const char *role, int level);
+void log_set_role(const char *role);
+int log_level_parse(const char *s);	/* -1 if unknown */
+const char *log_level_name(int level);
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LL_WARN, __VA_ARGS__)
+#define log_info(...) do { if (log_level_cur >= LL_INFO) log_msg(LL_INFO, __VA_ARGS__); } while (0)
+#define log_debug(...) do { if (log_level_cur >= LL_DEBUG) log_msg(LL_DEBUG, __VA_ARGS__); } while (0)
+
+#endif
