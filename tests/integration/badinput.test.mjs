@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
 import { before, after } from 'node:test';
 import WebSocket from 'ws';
 import {
@@ -19,6 +18,8 @@ import {
   sleep,
   pidAlive,
   UUID_RE,
+  RawSocket,
+  buildFrame,
   guard,
 } from './harness.mjs';
 
@@ -183,82 +184,20 @@ test('invalid UTF-8 in a text frame is closed with 1007', async () => {
   assert.equal(info.code, 1007, `close ${JSON.stringify(info)}`);
 });
 
-// Minimal RFC 6455 client over a plain TCP socket, for what `ws` refuses to send.
-function rawHandshake(port, path = '/') {
-  return new Promise((resolve, reject) => {
-    const key = crypto.randomBytes(16).toString('base64');
-    const s = net.connect({ port, host: '127.0.0.1' });
-    let buf = Buffer.alloc(0);
-    const onData = (d) => {
-      buf = Buffer.concat([buf, d]);
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      s.off('data', onData);
-      const head = buf.subarray(0, end).toString();
-      const rest = buf.subarray(end + 4);
-      const accept = crypto
-        .createHash('sha1')
-        .update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
-        .digest('base64');
-      resolve({ s, head, rest, accept });
-    };
-    s.on('data', onData);
-    s.once('error', reject);
-    s.write(
-      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    );
-  });
-}
-
-// Parse server frames (unmasked, 7/16/64-bit lengths) from a buffer.
-function parseFrames(buf) {
-  const frames = [];
-  let off = 0;
-  while (buf.length - off >= 2) {
-    const b0 = buf[off];
-    const b1 = buf[off + 1];
-    let len = b1 & 0x7f;
-    let hdr = 2;
-    if (len === 126) {
-      if (buf.length - off < 4) break;
-      len = buf.readUInt16BE(off + 2);
-      hdr = 4;
-    } else if (len === 127) {
-      if (buf.length - off < 10) break;
-      len = Number(buf.readBigUInt64BE(off + 2));
-      hdr = 10;
-    }
-    if (b1 & 0x80) hdr += 4; // a server must not mask, but parse it anyway
-    if (buf.length - off < hdr + len) break;
-    frames.push({ opcode: b0 & 0x0f, fin: !!(b0 & 0x80), masked: !!(b1 & 0x80), payload: buf.subarray(off + hdr, off + hdr + len) });
-    off += hdr + len;
-  }
-  return frames;
-}
-
 test('an unmasked client frame is closed with 1002', async () => {
-  const { s, head, rest, accept } = await rawHandshake(engine.workerPort);
+  const r = await RawSocket.open(engine);
   try {
-    assert.match(head, /^HTTP\/1\.1 101/);
-    assert.match(head, new RegExp(`sec-websocket-accept:\\s*${accept.replace(/[+/=]/g, '\\$&')}`, 'i'));
-    let buf = rest;
-    const ended = new Promise((r) => s.once('close', r));
-    s.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-    });
-    // Unmasked text frame: FIN|text, length 15, no mask bit.
-    const payload = Buffer.from('{"type":"ping"}');
-    s.write(Buffer.concat([Buffer.from([0x81, payload.length]), payload]));
-    const close = await waitFor(() => parseFrames(buf).find((f) => f.opcode === 0x8), {
-      what: 'a close frame after the unmasked frame',
-    });
-    assert.ok(close.payload.length >= 2, 'close frame carries a status code');
-    assert.equal(close.payload.readUInt16BE(0), 1002);
-    assert.ok(!parseFrames(buf).some((f) => f.opcode === 0x1 && f.payload.toString().includes('pong')), 'the unmasked frame must not be processed');
-    await within(ended, 10000, 'the engine to close the TCP connection');
+    assert.equal(r.status, 101, r.head);
+    assert.match(r.head, new RegExp(`sec-websocket-accept:\\s*${r.accept.replace(/[+/=]/g, '\\$&')}`, 'i'));
+    r.write(buildFrame(0x1, '{"type":"ping"}', { mask: false }));
+    assert.equal(await r.closeCode(), 1002);
+    assert.ok(
+      !r.frames().some((f) => f.opcode === 0x1 && f.payload.toString().includes('pong')),
+      'the unmasked frame must not be processed',
+    );
+    await within(r.ended, 10000, 'the engine to close the TCP connection');
   } finally {
-    s.destroy();
+    r.destroy();
   }
 });
 

@@ -6,6 +6,7 @@
 // asserts on speed.
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -495,4 +496,117 @@ export class RawClient {
 // Index the engine's builtin list results by a key.
 export async function callBuiltin(w, id, payload = {}) {
   return w.trigger({ function_id: id, payload, timeoutMs: 10000 });
+}
+
+// ---- hand-made WebSocket frames over a plain TCP socket -----------------
+// For what the `ws` client refuses to send (unmasked frames, reserved bits,
+// bad opcodes, fragmented control frames).
+
+// Build one client frame. opts: fin (default true), rsv (0..7), mask (default true).
+export function buildFrame(opcode, payload = Buffer.alloc(0), { fin = true, rsv = 0, mask = true } = {}) {
+  payload = Buffer.from(payload);
+  const len = payload.length;
+  const head = [((fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0x0f))];
+  const m = mask ? 0x80 : 0;
+  if (len < 126) head.push(m | len);
+  else if (len < 65536) head.push(m | 126, len >> 8, len & 0xff);
+  else {
+    head.push(m | 127);
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(len));
+    head.push(...b);
+  }
+  if (!mask) return Buffer.concat([Buffer.from(head), payload]);
+  const key = crypto.randomBytes(4);
+  const body = Buffer.from(payload.map((x, i) => x ^ key[i & 3]));
+  return Buffer.concat([Buffer.from(head), key, body]);
+}
+
+// Parse server frames (7/16/64-bit lengths) from a buffer.
+export function parseFrames(buf) {
+  const frames = [];
+  let off = 0;
+  while (buf.length - off >= 2) {
+    const b0 = buf[off];
+    const b1 = buf[off + 1];
+    let len = b1 & 0x7f;
+    let hdr = 2;
+    if (len === 126) {
+      if (buf.length - off < 4) break;
+      len = buf.readUInt16BE(off + 2);
+      hdr = 4;
+    } else if (len === 127) {
+      if (buf.length - off < 10) break;
+      len = Number(buf.readBigUInt64BE(off + 2));
+      hdr = 10;
+    }
+    if (b1 & 0x80) hdr += 4; // a server must not mask, but parse it anyway
+    if (buf.length - off < hdr + len) break;
+    frames.push({
+      opcode: b0 & 0x0f,
+      fin: !!(b0 & 0x80),
+      rsv: (b0 >> 4) & 7,
+      masked: !!(b1 & 0x80),
+      payload: buf.subarray(off + hdr, off + hdr + len),
+    });
+    off += hdr + len;
+  }
+  return frames;
+}
+
+// A WebSocket client on a raw TCP socket: performs the opening handshake with
+// the given extra header lines and records every byte the server sends.
+export class RawSocket {
+  static async open(engine, { path = '/', headers = null, version = '13', key = null } = {}) {
+    const r = new RawSocket();
+    r.key = key ?? crypto.randomBytes(16).toString('base64');
+    r.accept = crypto.createHash('sha1').update(r.key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    r.s = net.connect({ port: engine.workerPort, host: '127.0.0.1' });
+    r.buf = Buffer.alloc(0);
+    r.ended = new Promise((resolve) => r.s.once('close', resolve));
+    r.s.on('error', () => {});
+    r.s.on('data', (d) => {
+      r.buf = Buffer.concat([r.buf, d]);
+    });
+    await within(new Promise((res, rej) => {
+      r.s.once('connect', res);
+      r.s.once('error', rej);
+    }), 10000, 'TCP connect');
+    const lines = headers ?? [
+      `Host: 127.0.0.1:${engine.workerPort}`,
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      `Sec-WebSocket-Key: ${r.key}`,
+      `Sec-WebSocket-Version: ${version}`,
+    ];
+    r.s.write(`GET ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`);
+    await waitFor(() => r.buf.indexOf('\r\n\r\n') >= 0 || r.s.destroyed, { what: 'the handshake response' });
+    const end = r.buf.indexOf('\r\n\r\n');
+    r.head = end >= 0 ? r.buf.subarray(0, end).toString() : r.buf.toString();
+    r.status = Number((/^HTTP\/1\.1 (\d{3})/.exec(r.head) || [])[1]);
+    r.bodyStart = end >= 0 ? end + 4 : r.buf.length;
+    return r;
+  }
+
+  frames() {
+    return parseFrames(this.buf.subarray(this.bodyStart));
+  }
+
+  write(buf) {
+    if (!this.s.destroyed) this.s.write(buf);
+  }
+
+  // Wait for the server's close frame; returns its status code (or null if
+  // the frame had no code).
+  async closeCode(timeout = 10000) {
+    const f = await waitFor(() => this.frames().find((x) => x.opcode === 0x8), {
+      timeout,
+      what: 'a close frame from the engine',
+    });
+    return f.payload.length >= 2 ? f.payload.readUInt16BE(0) : null;
+  }
+
+  destroy() {
+    this.s.destroy();
+  }
 }

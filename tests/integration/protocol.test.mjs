@@ -1,0 +1,334 @@
+// Worker-protocol and WebSocket details a hand-written client (or a future
+// SDK) relies on: void calls, reattach, unregistering, the close handshake,
+// fragmentation, RFC 6455 violations, telemetry frames.
+
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { before, after } from 'node:test';
+import { TriggerAction } from 'iii-sdk';
+import {
+  startEngine,
+  stopEngineChecked,
+  engineTest,
+  guard,
+  sdkWorker,
+  workerReady,
+  RawClient,
+  RawSocket,
+  buildFrame,
+  within,
+  waitFor,
+  settle,
+  sleep,
+  callBuiltin,
+  UUID_RE,
+} from './harness.mjs';
+
+let engine;
+const test = engineTest(() => engine);
+let sdk; // an SDK worker used as caller and as target
+const calls = [];
+let releaseHold = () => {};
+
+before(guard(() => engine, 'setup', async () => {
+  engine = await startEngine({ args: ['--handshake_timeout_ms', '1500'] });
+  sdk = sdkWorker(engine, 'proto-sdk');
+  sdk.registerFunction('p::echo', async (input) => {
+    calls.push(input);
+    return { echoed: input };
+  });
+  sdk.registerFunction('p::nothing', async () => undefined);
+  sdk.registerFunction('p::hold', async (input) => {
+    calls.push(input);
+    await new Promise((r) => {
+      const prev = releaseHold;
+      releaseHold = () => {
+        prev();
+        r();
+      };
+    });
+    return { held: true };
+  });
+  await workerReady(sdk);
+}));
+
+after(async () => {
+  releaseHold();
+  await stopEngineChecked(engine, assert);
+});
+
+async function rawWorker() {
+  const c = await RawClient.open(engine);
+  const reg = await c.waitForMessage((m) => m.type === 'workerregistered', { what: 'workerregistered' });
+  c.workerId = reg.worker_id;
+  c.token = reg.reattach_token;
+  return c;
+}
+
+function invoke(c, function_id, data, extra = {}) {
+  const invocation_id = crypto.randomUUID();
+  c.send({ type: 'invokefunction', invocation_id, function_id, data, ...extra });
+  return invocation_id;
+}
+
+function resultFor(c, id, what = 'invocationresult') {
+  return c.waitForMessage((m) => m.type === 'invocationresult' && m.invocation_id === id, { what });
+}
+
+// Register a function from a raw client and wait until the engine routes to it.
+async function rawRegister(c, id) {
+  c.send({ type: 'registerfunction', id });
+  const probe = invoke(c, id, { probe: true });
+  const inv = await c.waitForMessage((m) => m.type === 'invokefunction' && m.function_id === id && m.data && m.data.probe, {
+    what: `the probe invoke of ${id}`,
+  });
+  c.send({ type: 'invocationresult', invocation_id: inv.invocation_id, function_id: id, result: 'probe-ok' });
+  const r = await resultFor(c, probe);
+  assert.equal(r.result, 'probe-ok');
+}
+
+test('a handler that returns nothing resolves the call (result null/absent)', async () => {
+  const c = await rawWorker();
+  const id = invoke(c, 'p::nothing', {});
+  const r = await resultFor(c, id);
+  assert.equal(r.error, undefined, JSON.stringify(r));
+  assert.ok(r.result === undefined || r.result === null, JSON.stringify(r));
+  assert.equal(await sdk.trigger({ function_id: 'p::nothing', payload: {} }) ?? null, null);
+  c.terminate();
+});
+
+test('action void with an invocation_id: the handler runs and no result is sent', async () => {
+  const c = await rawWorker();
+  const token = crypto.randomUUID();
+  const voidId = invoke(c, 'p::echo', { token }, { action: { type: 'void' } });
+  await waitFor(() => calls.find((x) => x && x.token === token), { what: 'the void call to run' });
+  // A later normal call's result arrives; the void one must not have.
+  const id = invoke(c, 'p::echo', { after: true });
+  await resultFor(c, id);
+  await sleep(100);
+  assert.ok(!c.messages.some((m) => m.invocation_id === voidId), 'no invocationresult for a void call');
+  c.terminate();
+});
+
+test('an invokefunction without invocation_id is fire-and-forget', async () => {
+  const c = await rawWorker();
+  const token = crypto.randomUUID();
+  c.send({ type: 'invokefunction', function_id: 'p::echo', data: { token } });
+  await waitFor(() => calls.find((x) => x && x.token === token), { what: 'the id-less call to run' });
+  const id = invoke(c, 'p::echo', { after: true });
+  await resultFor(c, id);
+  await sleep(100);
+  assert.equal(c.messages.filter((m) => m.type === 'invocationresult').length, 1, 'only the call with an id is answered');
+  c.terminate();
+});
+
+test('the target always receives an invocation_id, even for void calls, and may answer it', async () => {
+  const t = await rawWorker();
+  await rawRegister(t, 'rawt::fn');
+  const token = crypto.randomUUID();
+  await sdk.trigger({ function_id: 'rawt::fn', payload: { token }, action: TriggerAction.Void() });
+  const inv = await t.waitForMessage((m) => m.type === 'invokefunction' && m.data && m.data.token === token, {
+    what: 'the void invoke at the raw target',
+  });
+  assert.match(String(inv.invocation_id), UUID_RE, `invoke at target: ${JSON.stringify(inv)}`);
+  assert.equal(inv.data._caller_worker_id, sdk.workerId);
+  assert.equal(inv.action, undefined, 'no action is forwarded to the target');
+  // Answering a void invocation is harmless.
+  t.send({ type: 'invocationresult', invocation_id: inv.invocation_id, function_id: 'rawt::fn', result: 1 });
+  // And a sync call still works through the raw target.
+  const p = sdk.trigger({ function_id: 'rawt::fn', payload: { sync: 1 } });
+  const inv2 = await t.waitForMessage((m) => m.type === 'invokefunction' && m.data && m.data.sync === 1);
+  t.send({ type: 'invocationresult', invocation_id: inv2.invocation_id, function_id: 'rawt::fn', result: { fine: true } });
+  assert.deepEqual(await p, { fine: true });
+  t.terminate();
+});
+
+test('an error result from a raw target reaches the caller unchanged', async () => {
+  const t = await rawWorker();
+  await rawRegister(t, 'rawt::err');
+  const p = settle(sdk.trigger({ function_id: 'rawt::err', payload: {} }));
+  const inv = await t.waitForMessage((m) => m.type === 'invokefunction' && m.function_id === 'rawt::err' && !m.data.probe);
+  t.send({
+    type: 'invocationresult',
+    invocation_id: inv.invocation_id,
+    function_id: 'rawt::err',
+    error: { code: 'my_code', message: 'my message', stacktrace: 'at here' },
+  });
+  const r = await p;
+  assert.equal(r.ok, false);
+  assert.equal(r.error.code, 'my_code');
+  assert.match(r.error.message, /my message/);
+  assert.equal(r.error.stacktrace, 'at here');
+  t.terminate();
+});
+
+test('unregisterfunction makes the function unknown', async () => {
+  const ref = sdk.registerFunction('p::temp', async () => 'temp');
+  await workerReady(sdk);
+  assert.equal(await sdk.trigger({ function_id: 'p::temp', payload: {} }), 'temp');
+  ref.unregister();
+  await workerReady(sdk); // the unregister was sent before this round trip
+  const r = await settle(sdk.trigger({ function_id: 'p::temp', payload: {} }));
+  assert.equal(r.ok, false);
+  assert.equal(r.error.code, 'function_not_found');
+});
+
+test('reattach with the right token evicts the old connection and keeps the new registrations', async () => {
+  const old = await rawWorker();
+  await rawRegister(old, 'reat::fn');
+  const neu = await rawWorker();
+  neu.send({ type: 'reattach', previous_worker_id: old.workerId, reattach_token: old.token });
+  neu.send({ type: 'registerfunction', id: 'reat::fn' });
+  await within(old.closed, 10000, 'the old connection to be closed by the reattach');
+  assert.ok(neu.isOpen);
+  // Calls reach the new connection.
+  const p = sdk.trigger({ function_id: 'reat::fn', payload: { n: 1 } });
+  const inv = await neu.waitForMessage((m) => m.type === 'invokefunction' && m.function_id === 'reat::fn', {
+    what: 'the call to reach the reattached connection',
+  });
+  neu.send({ type: 'invocationresult', invocation_id: inv.invocation_id, function_id: 'reat::fn', result: 'new' });
+  assert.equal(await p, 'new');
+  const ids = (await callBuiltin(sdk, 'engine::workers::list')).workers.map((w) => w.id);
+  assert.ok(!ids.includes(old.workerId), 'the evicted worker is gone');
+  assert.ok(ids.includes(neu.workerId));
+  neu.terminate();
+});
+
+test('reattach with a wrong token is ignored', async () => {
+  const old = await rawWorker();
+  const neu = await rawWorker();
+  neu.send({ type: 'reattach', previous_worker_id: old.workerId, reattach_token: crypto.randomUUID() });
+  neu.send({ type: 'reattach', previous_worker_id: old.workerId });
+  neu.send({ type: 'reattach', previous_worker_id: neu.workerId, reattach_token: neu.token });
+  await neu.pingPong();
+  await old.pingPong();
+  assert.ok(old.isOpen && neu.isOpen);
+  old.terminate();
+  neu.terminate();
+});
+
+test('a caller that disconnects mid-call does not disturb the target or the engine', async () => {
+  const c = await rawWorker();
+  const before = calls.length;
+  invoke(c, 'p::hold', { from: 'leaver' });
+  await waitFor(() => calls.length > before, { what: 'p::hold to start' });
+  c.terminate();
+  await sleep(100);
+  releaseHold(); // the target answers a call whose caller is gone
+  assert.deepEqual(await sdk.trigger({ function_id: 'p::echo', payload: 5 }), { echoed: 5 });
+});
+
+test('the close handshake: a client close 1000 is answered with a close frame', async () => {
+  const c = await rawWorker();
+  c.ws.close(1000, 'bye');
+  const info = await within(c.closed, 10000, 'the close handshake to complete');
+  assert.equal(info.code, 1000, JSON.stringify(info));
+});
+
+test('a fragmented message is reassembled, with a control ping between fragments', async () => {
+  const r = await RawSocket.open(engine);
+  try {
+    assert.equal(r.status, 101, r.head);
+    const id = crypto.randomUUID();
+    const msg = JSON.stringify({ type: 'invokefunction', invocation_id: id, function_id: 'p::echo', data: { frag: 'x'.repeat(3000) } });
+    const a = msg.slice(0, 1000);
+    const b = msg.slice(1000, 2000);
+    const c = msg.slice(2000);
+    r.write(buildFrame(0x1, a, { fin: false }));
+    r.write(buildFrame(0x9, 'mid')); // control frames may be interleaved
+    r.write(buildFrame(0x0, b, { fin: false }));
+    r.write(buildFrame(0x0, c, { fin: true }));
+    const pong = await waitFor(() => r.frames().find((f) => f.opcode === 0xa), { what: 'the pong' });
+    assert.equal(pong.payload.toString(), 'mid');
+    const res = await waitFor(
+      () => r.frames().find((f) => f.opcode === 0x1 && f.payload.toString().includes(id)),
+      { what: 'the result of the fragmented call' },
+    );
+    const m = JSON.parse(res.payload.toString());
+    assert.equal(m.result.echoed.frag.length, 3000);
+  } finally {
+    r.destroy();
+  }
+});
+
+const violations = [
+  ['reserved bits without an extension', () => buildFrame(0x1, '{"type":"ping"}', { rsv: 4 })],
+  ['an unknown opcode', () => buildFrame(0x3, 'x')],
+  ['a control frame longer than 125 bytes', () => buildFrame(0x9, Buffer.alloc(126, 0x61))],
+  ['a fragmented control frame', () => buildFrame(0x9, 'x', { fin: false })],
+  ['a continuation frame with nothing to continue', () => buildFrame(0x0, '{"type":"ping"}')],
+  ['a new data frame inside a fragmented message', () =>
+    Buffer.concat([buildFrame(0x1, '{"type":', { fin: false }), buildFrame(0x1, '"ping"}')])],
+];
+for (const [what, frame] of violations) {
+  test(`${what} is closed with 1002`, async () => {
+    const r = await RawSocket.open(engine);
+    try {
+      assert.equal(r.status, 101, r.head);
+      r.write(frame());
+      assert.equal(await r.closeCode(), 1002);
+      await within(r.ended, 10000, 'the engine to close the TCP connection');
+    } finally {
+      r.destroy();
+    }
+  });
+}
+
+test('an unsupported Sec-WebSocket-Version is refused with 426 and the supported version', async () => {
+  const r = await RawSocket.open(engine, { version: '8' });
+  try {
+    assert.equal(r.status, 426, r.head);
+    assert.match(r.head, /sec-websocket-version:\s*13/i);
+  } finally {
+    r.destroy();
+  }
+});
+
+test('an upgrade without Sec-WebSocket-Key is refused with 400', async () => {
+  const r = await RawSocket.open(engine, {
+    headers: [`Host: 127.0.0.1:${engine.workerPort}`, 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Version: 13'],
+  });
+  try {
+    assert.equal(r.status, 400, r.head);
+  } finally {
+    r.destroy();
+  }
+});
+
+test('a connection that never completes the handshake is closed (--handshake_timeout_ms)', async () => {
+  const net = await import('node:net');
+  const s = net.connect({ port: engine.workerPort, host: '127.0.0.1' });
+  s.on('error', () => {});
+  s.on('data', () => {});
+  s.write('GET / HTTP/1.1\r\nHost: x\r\n'); // and then nothing
+  await within(new Promise((r) => s.once('close', r)), 10000, 'the engine to drop the silent connection');
+  s.destroy();
+});
+
+test('telemetry frames (OTLP/MTRC/LOGS binary) on / are not treated as protocol errors', async () => {
+  const c = await rawWorker();
+  c.sendBinary(Buffer.concat([Buffer.from('OTLP'), Buffer.from('{"resourceSpans":[]}')]));
+  c.sendBinary(Buffer.concat([Buffer.from('MTRC'), Buffer.from('{"resourceMetrics":[]}')]));
+  c.sendBinary(Buffer.concat([Buffer.from('LOGS'), Buffer.from('{"resourceLogs":[]}')]));
+  c.sendBinary(Buffer.from('LOGS not json'));
+  await c.pingPong();
+  assert.ok(c.isOpen);
+  assert.ok(!c.messages.some((m) => m.type === 'error'));
+  c.terminate();
+});
+
+test('the /otel endpoint accepts the SDK telemetry socket', async () => {
+  const c = await RawClient.open(engine, '/otel');
+  c.sendBinary(Buffer.concat([Buffer.from('LOGS'), Buffer.from('{"resourceLogs":[]}')]));
+  await sleep(100);
+  assert.ok(c.isOpen, `closed: ${JSON.stringify(c.closeInfo)}`);
+  c.terminate();
+});
+
+test('a worker with the default options (OpenTelemetry on) works', async () => {
+  const w = sdkWorker(engine, 'otel-on', { otel: { enabled: true }, enableMetricsReporting: true });
+  w.registerFunction('otel::fn', async ({ x }) => x * 3);
+  await workerReady(w);
+  assert.equal(await sdk.trigger({ function_id: 'otel::fn', payload: { x: 3 } }), 9);
+  assert.equal(await w.trigger({ function_id: 'p::echo', payload: 1 }).then((r) => r.echoed), 1);
+});
