@@ -96,6 +96,8 @@ static void broker_on_router_msg(struct broker *b, struct wire_msg *m)
 {
 	struct conn *c;
 
+	if (log_level_cur >= LL_TRACE)
+		log_msg(LL_TRACE, "from router: %s (%zu ids, %zu bytes)", m->kind, m->nids, m->body_len);
 	if (strcmp(m->kind, "send") == 0) {
 		for (size_t i = 0; i < m->nids; i++)
 			if ((c = broker_conn(b, wire_id(m, i))))

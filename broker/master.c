@@ -196,7 +196,8 @@ static void child_spawn(struct cfg *cfg, struct child *c, int worker_fd, const s
 		log_set_role(title);
 		rc = broker_main(cfg, worker_fd, c->index);
 	}
-	_exit(rc);
+	/* exit, not _exit: LeakSanitizer checks at exit in sanitizer builds */
+	exit(rc);
 }
 
 static const char *child_name(const struct child *c, char *buf, size_t len)

@@ -93,7 +93,8 @@ static void norm_invoke(json_object *in, struct proto_result *r)
 	const char *fn = get_str(in, "function_id");
 	json_object *idv = get(in, "invocation_id");
 	const char *id = NULL;
-	json_object *data = get(in, "data");
+	json_object *data = NULL;
+	int has_data = json_object_object_get_ex(in, "data", &data);	/* null is a value */
 	json_object *action = get(in, "action");
 	int is_void = 0;
 	json_object *out;
@@ -138,7 +139,7 @@ static void norm_invoke(json_object *in, struct proto_result *r)
 			r->why = "invokefunction without a function_id";
 		return;
 	}
-	if (!data) {
+	if (!has_data) {
 		if (id && !is_void)
 			reply_error(r, id, fn, "invalid_request",
 				    "invokefunction needs a data field (use {} for no input)");

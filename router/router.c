@@ -152,6 +152,9 @@ static void on_front_msg(struct router *r, struct wire_msg *m)
 	struct front *f;
 	struct worker *w;
 
+	if (log_level_cur >= LL_TRACE)
+		log_msg(LL_TRACE, "from %.*s: %s (%zu ids, %zu bytes)", (int)m->ident_len, m->ident,
+			m->kind, m->nids, m->body_len);
 	if (strcmp(m->kind, "hello") == 0) {
 		on_hello(r, m);
 		return;
