@@ -235,8 +235,24 @@ export async function startEngine(opts = {}) {
       return '';
     }
   };
+  // SIGKILL one engine child on purpose; remembered so that a failure report
+  // can tell our kills from a process that died (or was killed) otherwise.
+  engine.killedByTest = new Set();
+  engine.killChild = (pid) => {
+    engine.killedByTest.add(pid);
+    process.kill(pid, 'SIGKILL');
+  };
   engine.dumpLog = (why = '') => {
     const lines = engine.log().split('\n');
+    const foreign = lines.filter((l) => {
+      const m = /\(pid (\d+)\) (killed by signal|exited)/.exec(l);
+      return m && !engine.killedByTest.has(Number(m[1]));
+    });
+    if (foreign.length) {
+      process.stderr.write(
+        `\nNOTE: engine children died without this test killing them:\n${foreign.join('\n')}\n`,
+      );
+    }
     const tail = lines.slice(-300).join('\n');
     process.stderr.write(
       `\n----- trine stderr (${logPath})${why ? ' — ' + why : ''}; last ${Math.min(300, lines.length)} lines -----\n` +
