@@ -37,7 +37,9 @@ int broker_send(struct broker *b, const char *kind, uint64_t conn_id,
 static void broker_send_hello(struct broker *b)
 {
 	char body[96];
-	int n = snprintf(body, sizeof body, "{\"index\":%d,\"pid\":%d}", b->index, (int)getpid());
+	/* index + parent pid name a slot of one master: a respawn replaces its predecessor */
+	int n = snprintf(body, sizeof body, "{\"index\":%d,\"pid\":%d,\"ppid\":%d}", b->index,
+			 (int)getpid(), (int)getppid());
 	wire_send(b->zsock, NULL, 0, "hello", NULL, 0, body, (size_t)n, NULL, 0);
 	zsock_kick(b->zw);
 }
@@ -233,7 +235,10 @@ static int broker_link(struct broker *b, const char *endpoint)
 	b->zsock = zmq_socket(b->zctx, ZMQ_DEALER);
 	if (!b->zsock)
 		return -1;
-	snprintf(b->ident, sizeof b->ident, "b%d.%08x", b->index, (unsigned)getpid());
+	if (b->index >= 0)
+		snprintf(b->ident, sizeof b->ident, "b%d.%08x", b->index, (unsigned)getpid());
+	else
+		snprintf(b->ident, sizeof b->ident, "b.%08x", (unsigned)getpid());
 	zmq_setsockopt(b->zsock, ZMQ_ROUTING_ID, b->ident, strlen(b->ident));
 	zmq_setsockopt(b->zsock, ZMQ_LINGER, &linger, sizeof linger);
 	zmq_setsockopt(b->zsock, ZMQ_SNDHWM, &hwm, sizeof hwm);

@@ -32,7 +32,10 @@ struct broker {
 	unsigned long dropped_to_router;
 };
 
-/* Run a broker on listen_fd until SIGTERM. Returns the process exit code. */
+/*
+ * Run a broker on listen_fd until SIGTERM. index: its slot under a master,
+ * -1 for a broker started alone. Returns the process exit code.
+ */
 int broker_main(const struct cfg *cfg, int listen_fd, int index);
 
 /*

@@ -18,8 +18,10 @@
 #define CLOSE_GRACE_MS 2000
 
 static void conn_on_read(struct bufferevent *bev, void *arg);
+static void conn_on_close_timer(evutil_socket_t fd, short what, void *arg);
 static void conn_linger(struct conn *c);
 static void conn_on_write(struct bufferevent *bev, void *arg);
+
 static void conn_on_event(struct bufferevent *bev, short what, void *arg);
 
 static void kv_free(struct lh_entry *e)
@@ -85,9 +87,19 @@ struct conn *conn_new(struct broker *b, int fd, const struct sockaddr *sa, int s
 		return NULL;
 	}
 	bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
+	/*
+	 * The whole upgrade must arrive within handshake_timeout_ms, however
+	 * slowly it trickles in (slowloris): a deadline, not an idle timeout.
+	 */
 	struct timeval tv = { (time_t)(b->cfg->handshake_timeout_ms / 1000),
 			      (suseconds_t)(b->cfg->handshake_timeout_ms % 1000) * 1000 };
-	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	c->close_timer = evtimer_new(b->base, conn_on_close_timer, c);
+	if (!c->close_timer) {
+		bufferevent_free(c->bev);
+		free(c);
+		return NULL;
+	}
+	evtimer_add(c->close_timer, &tv);
 	bufferevent_enable(c->bev, EV_READ);
 	log_debug("conn %llu: accepted from %s", (unsigned long long)c->id, c->peer);
 	return c;
@@ -130,12 +142,6 @@ void conn_send_text(struct conn *c, const char *data, size_t len)
 	conn_check_output(c);
 }
 
-static void conn_on_close_timer(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	conn_free(arg);
-}
 
 /* Stop reading; the connection is freed once the output is flushed. */
 static void conn_linger(struct conn *c)
@@ -144,7 +150,6 @@ static void conn_linger(struct conn *c)
 
 	c->state = CONN_CLOSING;
 	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_set_timeouts(c->bev, NULL, NULL);
 	if (!c->close_timer)
 		c->close_timer = evtimer_new(c->b->base, conn_on_close_timer, c);
 	if (!c->close_timer) {
@@ -279,7 +284,7 @@ static int conn_handshake(struct conn *c)
 	evbuffer_add(bufferevent_get_output(c->bev), resp, rl);
 	ws_decoder_init(&c->dec, (size_t)c->b->cfg->ws_max_frame, (size_t)c->b->cfg->ws_max_message);
 	c->state = CONN_OPEN;
-	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	evtimer_del(c->close_timer);
 	if (c->path == PATH_WORKER)
 		conn_start_worker(c);
 	return 0;
@@ -472,14 +477,25 @@ static void conn_on_write(struct bufferevent *bev, void *arg)
 		conn_free(c);
 }
 
+/* Handshake deadline or close grace period: either way the connection ends. */
+static void conn_on_close_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state == CONN_HANDSHAKE)
+		log_info("conn %llu (%s): handshake not complete within %lld ms, closing",
+			 (unsigned long long)c->id, c->peer, (long long)c->b->cfg->handshake_timeout_ms);
+	conn_free(c);
+}
+
 static void conn_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
 	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT)
-		log_info("conn %llu (%s): handshake timed out", (unsigned long long)c->id, c->peer);
-	else if (c->state == CONN_OPEN && c->path == PATH_WORKER)
+	if (c->state == CONN_OPEN && c->path == PATH_WORKER)
 		log_info("conn %llu: worker %s disconnected", (unsigned long long)c->id, c->worker_id);
 	conn_free(c);
 }

@@ -118,5 +118,5 @@ int main(int argc, char **argv)
 	int fd = master_listen(&cfg, cfg.worker_port);
 	if (fd < 0)
 		return EXIT_STARTUP;
-	return broker_main(&cfg, fd, 0) == 0 ? EXIT_OK : EXIT_STARTUP;
+	return broker_main(&cfg, fd, -1) == 0 ? EXIT_OK : EXIT_STARTUP;
 }

@@ -181,6 +181,11 @@ static void child_spawn(struct cfg *cfg, struct child *c, int worker_fd, const s
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != master_pid)
 		_exit(0);
+	/*
+	 * Own process group: a terminal's Ctrl-C reaches only the master, which
+	 * then stops the children in order (brokers first, then the router).
+	 */
+	setpgid(0, 0);
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 	signal(SIGCHLD, SIG_DFL);
 	int rc;
@@ -223,7 +228,7 @@ int master_run(struct cfg *cfg)
 	sigset_t set, oldmask;
 	int stopping = 0, exit_code = EXIT_OK;
 	int64_t stop_deadline = 0;
-	int router_signalled = 0;
+	int router_signalled = 0, forced = 0;
 
 	master_pid = getpid();
 	if (master_prepare(cfg) < 0)
@@ -292,8 +297,9 @@ int master_run(struct cfg *cfg)
 					kill(kids[i].pid, SIGTERM);
 			}
 		} else if ((sig == SIGTERM || sig == SIGINT) && stopping) {
-			log_warn("second stop signal: killing the children now");
+			log_warn("second stop signal: forcing the stop");
 			stop_deadline = 0;
+			forced = 1;
 		} else if (sig == SIGHUP) {
 			log_info("SIGHUP: configuration reload is not supported by this version; ignored");
 		}
@@ -354,14 +360,15 @@ int master_run(struct cfg *cfg)
 		if (running == 0)
 			break;
 		if (now >= stop_deadline) {
-			log_error("children did not stop within %lld ms: killing them",
-				  (long long)cfg->shutdown_timeout_ms);
+			if (!forced)
+				log_error("children did not stop within %lld ms: killing them",
+					  (long long)cfg->shutdown_timeout_ms);
 			for (size_t i = 0; i < nkids; i++)
 				if (kids[i].pid)
 					kill(kids[i].pid, SIGKILL);
 			while (waitpid(-1, NULL, 0) > 0)
 				;
-			if (exit_code == EXIT_OK)
+			if (exit_code == EXIT_OK && !forced)
 				exit_code = EXIT_STOP_TIMEOUT;
 			break;
 		}

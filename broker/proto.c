@@ -330,7 +330,8 @@ void proto_normalize(const char *buf, size_t len, int max_depth, struct proto_re
 		;
 	if (i == len)
 		return;		/* empty frames are ignored, as the reference does */
-	tok = json_tokener_new_ex(max_depth);
+	/* json-c counts the outermost value as a level too: N levels need N + 1 */
+	tok = json_tokener_new_ex(max_depth + 1);
 	if (!tok) {
 		r->why = "out of memory";
 		return;
@@ -339,20 +340,12 @@ void proto_normalize(const char *buf, size_t len, int max_depth, struct proto_re
 	if (!in || json_tokener_get_error(tok) != json_tokener_success ||
 	    json_tokener_get_parse_end(tok) < len) {
 		/* trailing bytes after one value count as invalid, too */
-		if (in && json_tokener_get_parse_end(tok) < len) {
-			size_t e = json_tokener_get_parse_end(tok);
-			while (e < len && (buf[e] == ' ' || buf[e] == '\t' || buf[e] == '\r' || buf[e] == '\n'))
-				e++;
-			if (e == len)
-				goto parsed;
-		}
 		r->why = json_tokener_get_error(tok) == json_tokener_error_depth ?
 			"JSON nested too deeply" : "invalid JSON";
 		json_object_put(in);
 		json_tokener_free(tok);
 		return;
 	}
-parsed:
 	json_tokener_free(tok);
 	if (!json_object_is_type(in, json_type_object) || !(type = get_str(in, "type"))) {
 		r->why = "message is not an object with a string type";

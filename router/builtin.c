@@ -5,8 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef int (*builtin_fn)(struct router *r, struct worker *caller, json_object *data,
-			  json_object **result, json_object **error);
+#define BUILTIN_MAX 256
+
+static struct {
+	const char *id;
+	builtin_fn fn;
+} builtins[BUILTIN_MAX];
+static size_t nbuiltins;
 
 static json_object *jget(json_object *o, const char *k)
 {
@@ -20,7 +25,7 @@ static const char *jstr(json_object *o, const char *k)
 	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
-static json_object *err_obj(const char *code, const char *message)
+json_object *builtin_error(const char *code, const char *message)
 {
 	json_object *e = json_object_new_object();
 	json_object_object_add(e, "code", json_object_new_string(code));
@@ -40,17 +45,17 @@ static void copy_meta(json_object *dst, json_object *meta, const char *k)
 }
 
 /* The SDK announces itself with this on every (re)connect (sdk-wire.md §4). */
-static int bi_workers_register(struct router *r, struct worker *caller, json_object *data,
+static void bi_workers_register(struct router *r, struct worker *caller, json_object *data,
 			       json_object **result, json_object **error)
 {
 	(void)r;
 	if (!caller) {
-		*error = err_obj("invalid_request", "engine::workers::register is for worker connections");
-		return 0;
+		*error = builtin_error("invalid_request", "engine::workers::register is for worker connections");
+		return;
 	}
 	if (!data || !json_object_is_type(data, json_type_object)) {
-		*error = err_obj("invalid_request", "engine::workers::register takes an object");
-		return 0;
+		*error = builtin_error("invalid_request", "engine::workers::register takes an object");
+		return;
 	}
 	json_object_put(caller->meta);
 	caller->meta = json_object_new_object();
@@ -60,10 +65,9 @@ static int bi_workers_register(struct router *r, struct worker *caller, json_obj
 	}
 	*result = json_object_new_object();
 	json_object_object_add(*result, "success", json_object_new_boolean(1));
-	return 0;
 }
 
-static int bi_workers_list(struct router *r, struct worker *caller, json_object *data,
+static void bi_workers_list(struct router *r, struct worker *caller, json_object *data,
 			   json_object **result, json_object **error)
 {
 	json_object *arr = json_object_new_array();
@@ -92,10 +96,9 @@ static int bi_workers_list(struct router *r, struct worker *caller, json_object 
 	}
 	*result = json_object_new_object();
 	json_object_object_add(*result, "workers", arr);
-	return 0;
 }
 
-static int bi_functions_list(struct router *r, struct worker *caller, json_object *data,
+static void bi_functions_list(struct router *r, struct worker *caller, json_object *data,
 			     json_object **result, json_object **error)
 {
 	json_object *arr = json_object_new_array();
@@ -128,13 +131,14 @@ static int bi_functions_list(struct router *r, struct worker *caller, json_objec
 		json_object_array_add(arr, o);
 	}
 	if (inc && json_object_get_boolean(inc)) {
-		for (int i = 0; builtin_ids[i]; i++) {
-			if (prefix && strncmp(builtin_ids[i], prefix, strlen(prefix)) != 0)
+		for (size_t i = 0; i < nbuiltins; i++) {
+			const char *id = builtins[i].id;
+			if (prefix && strncmp(id, prefix, strlen(prefix)) != 0)
 				continue;
-			if (search && !strstr(builtin_ids[i], search))
+			if (search && !strstr(id, search))
 				continue;
 			json_object *o = json_object_new_object();
-			add_str(o, "function_id", builtin_ids[i]);
+			add_str(o, "function_id", id);
 			add_str(o, "namespace", "default");
 			add_str(o, "worker_name", "engine");
 			json_object_array_add(arr, o);
@@ -142,10 +146,9 @@ static int bi_functions_list(struct router *r, struct worker *caller, json_objec
 	}
 	*result = json_object_new_object();
 	json_object_object_add(*result, "functions", arr);
-	return 0;
 }
 
-static int bi_triggers_list(struct router *r, struct worker *caller, json_object *data,
+static void bi_triggers_list(struct router *r, struct worker *caller, json_object *data,
 			    json_object **result, json_object **error)
 {
 	json_object *arr = json_object_new_array();
@@ -163,10 +166,9 @@ static int bi_triggers_list(struct router *r, struct worker *caller, json_object
 	}
 	*result = json_object_new_object();
 	json_object_object_add(*result, "triggers", arr);
-	return 0;
 }
 
-static int bi_registered_triggers_list(struct router *r, struct worker *caller, json_object *data,
+static void bi_registered_triggers_list(struct router *r, struct worker *caller, json_object *data,
 				       json_object **result, json_object **error)
 {
 	json_object *arr = json_object_new_array();
@@ -191,57 +193,63 @@ static int bi_registered_triggers_list(struct router *r, struct worker *caller, 
 	}
 	*result = json_object_new_object();
 	json_object_object_add(*result, "registered_triggers", arr);
-	return 0;
 }
 
 /* engine::log::<level>: written to the engine's own log (the log trigger builds on this). */
-static int bi_log(struct router *r, struct worker *caller, json_object *data, int level,
-		  json_object **result)
+static void bi_log(struct worker *caller, json_object *data, int level)
 {
 	const char *msg = jstr(data, "message");
-	(void)r;
 	log_msg(level, "worker %s log: %s", caller ? caller->id : "engine", msg ? msg : "");
-	*result = NULL;
-	return 0;
 }
 
 #define LOGFN(name, lvl) \
-	static int bi_log_##name(struct router *r, struct worker *c, json_object *d, \
-				 json_object **res, json_object **err) \
-	{ (void)err; return bi_log(r, c, d, lvl, res); }
+	static void bi_log_##name(struct router *r, struct worker *c, json_object *d, \
+				  json_object **res, json_object **err) \
+	{ (void)r; (void)res; (void)err; bi_log(c, d, lvl); }
 LOGFN(trace, LL_TRACE)
 LOGFN(debug, LL_DEBUG)
 LOGFN(info, LL_INFO)
 LOGFN(warn, LL_WARN)
 LOGFN(error, LL_ERROR)
 
-static const struct {
-	const char *id;
-	builtin_fn fn;
-} builtins[] = {
-	{ "engine::workers::register", bi_workers_register },
-	{ "engine::workers::list", bi_workers_list },
-	{ "engine::functions::list", bi_functions_list },
-	{ "engine::triggers::list", bi_triggers_list },
-	{ "engine::registered-triggers::list", bi_registered_triggers_list },
-	{ "engine::log::trace", bi_log_trace },
-	{ "engine::log::debug", bi_log_debug },
-	{ "engine::log::info", bi_log_info },
-	{ "engine::log::warn", bi_log_warn },
-	{ "engine::log::error", bi_log_error },
-};
+void builtin_add(const char *id, builtin_fn fn)
+{
+	for (size_t i = 0; i < nbuiltins; i++) {
+		if (strcmp(builtins[i].id, id) == 0) {
+			builtins[i].fn = fn;
+			return;
+		}
+	}
+	if (nbuiltins == BUILTIN_MAX)
+		abort();	/* a compile-time list in practice; raise BUILTIN_MAX */
+	builtins[nbuiltins].id = id;
+	builtins[nbuiltins].fn = fn;
+	nbuiltins++;
+}
 
-const char *const builtin_ids[] = {
-	"engine::workers::register", "engine::workers::list", "engine::functions::list",
-	"engine::triggers::list", "engine::registered-triggers::list",
-	"engine::log::trace", "engine::log::debug", "engine::log::info",
-	"engine::log::warn", "engine::log::error", NULL,
-};
+void builtin_init(void)
+{
+	builtin_add("engine::workers::register", bi_workers_register);
+	builtin_add("engine::workers::list", bi_workers_list);
+	builtin_add("engine::functions::list", bi_functions_list);
+	builtin_add("engine::triggers::list", bi_triggers_list);
+	builtin_add("engine::registered-triggers::list", bi_registered_triggers_list);
+	builtin_add("engine::log::trace", bi_log_trace);
+	builtin_add("engine::log::debug", bi_log_debug);
+	builtin_add("engine::log::info", bi_log_info);
+	builtin_add("engine::log::warn", bi_log_warn);
+	builtin_add("engine::log::error", bi_log_error);
+}
+
+const char *builtin_id(size_t i)
+{
+	return i < nbuiltins ? builtins[i].id : NULL;
+}
 
 int builtin_call(struct router *r, struct worker *caller, const char *function_id,
 		 json_object *data, json_object **result, json_object **error)
 {
-	for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+	for (size_t i = 0; i < nbuiltins; i++) {
 		if (strcmp(builtins[i].id, function_id) != 0)
 			continue;
 		if (result) {

@@ -1,4 +1,5 @@
 #include "router.h"
+#include "builtin.h"
 #include "inv.h"
 #include "log.h"
 #include "reg.h"
@@ -36,8 +37,32 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void router_wire(struct router *r, struct front *f, const char *kind, uint64_t conn_id,
-			const char *body, size_t len, const char *key, size_t key_len)
+#define KIND_MAX 32
+
+static struct {
+	const char *kind;
+	router_kind_fn fn;
+} kinds[KIND_MAX];
+static size_t nkinds;
+
+void router_on_kind(const char *kind, router_kind_fn fn)
+{
+	if (nkinds == KIND_MAX)
+		abort();	/* a fixed set in practice; raise KIND_MAX */
+	kinds[nkinds].kind = kind;
+	kinds[nkinds].fn = fn;
+	nkinds++;
+}
+
+void router_broadcast(struct router *r, const char *kind, const char *body, size_t len)
+{
+	struct lh_entry *e;
+	lh_foreach(r->fronts, e)
+		router_wire(r, (struct front *)lh_entry_v(e), kind, 0, body, len, NULL, 0);
+}
+
+void router_wire(struct router *r, struct front *f, const char *kind, uint64_t conn_id,
+		 const char *body, size_t len, const char *key, size_t key_len)
 {
 	if (wire_send(r->zsock, f->ident, f->ident_len, kind, conn_id ? &conn_id : NULL,
 		      conn_id ? 1 : 0, body, len, key, key_len) < 0)
@@ -109,19 +134,21 @@ static void on_hello(struct router *r, struct wire_msg *m)
 {
 	json_object *o = json_tokener_parse(m->body_len ? m->body : "{}");
 	json_object *v;
-	int index = -1;
+	int index = -1, ppid = 0;
 	struct front *f;
 	struct lh_entry *e, *tmp;
 
 	if (o && json_object_object_get_ex(o, "index", &v))
 		index = json_object_get_int(v);
+	if (o && json_object_object_get_ex(o, "ppid", &v))
+		ppid = json_object_get_int(v);
 	json_object_put(o);
 	if (m->ident_len >= sizeof f->ident)
 		return;
 	/* a respawned front takes the place of its previous generation */
 	lh_foreach_safe(r->fronts, e, tmp) {
 		struct front *old = (struct front *)lh_entry_v(e);
-		if (index >= 0 && old->index == index &&
+		if (index >= 0 && old->index == index && old->ppid == ppid &&
 		    (old->ident_len != m->ident_len || memcmp(old->ident, m->ident, m->ident_len)))
 			front_dead(r, old, "replaced by a new process");
 	}
@@ -133,6 +160,7 @@ static void on_hello(struct router *r, struct wire_msg *m)
 		memcpy(f->ident, m->ident, m->ident_len);
 		f->ident_len = m->ident_len;
 		f->index = index;
+		f->ppid = ppid;
 		f->workers = lh_kptr_table_new(256, nofree);
 		lh_table_insert(r->fronts, f->ident, f);
 		log_info("front %s connected", f->ident);
@@ -172,6 +200,12 @@ static void on_front_msg(struct router *r, struct wire_msg *m)
 	if (strcmp(m->kind, "hb") == 0) {
 		router_wire(r, f, "hb", 0, r->epoch_str, strlen(r->epoch_str), NULL, 0);
 		return;
+	}
+	for (size_t i = 0; i < nkinds; i++) {
+		if (strcmp(kinds[i].kind, m->kind) == 0) {
+			kinds[i].fn(r, f, m);
+			return;
+		}
 	}
 	if (m->nids != 1) {
 		log_warn("front %s: '%s' without a connection id", f->ident, m->kind);
@@ -290,6 +324,8 @@ int router_main(const struct cfg *cfg)
 	r.invs = lh_kchar_table_new(4096, nofree);
 	reg_init(&r);
 	reg_builtin_kinds(&r);
+	builtin_init();
+	router_modules_init(&r);
 	if (cfg->invocation_timeout_ms > 0) {
 		tmo.tv_sec = (time_t)(cfg->invocation_timeout_ms / 1000);
 		tmo.tv_usec = (suseconds_t)(cfg->invocation_timeout_ms % 1000) * 1000;
@@ -314,6 +350,7 @@ out:
 	if (r.workers) {
 		struct lh_entry *e, *tmp;
 		inv_free_all(&r);
+		router_modules_free(&r);
 		reg_free(&r);
 		lh_foreach_safe(r.fronts, e, tmp) {
 			struct front *f = (struct front *)lh_entry_v(e);

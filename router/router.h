@@ -16,7 +16,8 @@
 struct front {
 	char ident[64];
 	size_t ident_len;
-	int index;
+	int index;			/* slot under its master, -1 when started alone */
+	int ppid;
 	int64_t last_seen_ms;
 	struct lh_table *workers;	/* conn id -> struct worker * */
 };
@@ -96,6 +97,27 @@ struct router {
 };
 
 int router_main(const struct cfg *cfg);
+
+struct wire_msg;
+/*
+ * Handler for a front message kind that the core does not know (e.g. "http"
+ * from brokers): modules register theirs in their init function.
+ */
+typedef void (*router_kind_fn)(struct router *r, struct front *f, struct wire_msg *m);
+void router_on_kind(const char *kind, router_kind_fn fn);
+
+/* Send any wire message to a front (modules use it for their own kinds). */
+void router_wire(struct router *r, struct front *f, const char *kind, uint64_t conn_id,
+		 const char *body, size_t len, const char *key, size_t key_len);
+/* Send to every known front (route tables and the like). */
+void router_broadcast(struct router *r, const char *kind, const char *body, size_t len);
+
+/*
+ * Module start-up and shutdown (router/modules.c): every trigger kind and
+ * built-in function beyond the core registers itself here.
+ */
+void router_modules_init(struct router *r);
+void router_modules_free(struct router *r);
 
 int64_t router_now_ms(void);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define F(field) offsetof(struct cfg, field), sizeof(((struct cfg *)0)->field)
 #define MiB (1024LL * 1024)
@@ -193,9 +194,15 @@ static int cfg_load_depth(struct cfg *c, const char *path, int depth, char *err,
 			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
 			goto out;
 		}
-		char *hash = strchr(line, '#');
-		if (hash)
-			*hash = '\0';
+		/* '#' starts a comment unless it is inside a quoted value */
+		for (char *p = line, inq = 0; *p; p++) {
+			if (*p == '"')
+				inq = !inq;
+			else if (*p == '#' && !inq) {
+				*p = '\0';
+				break;
+			}
+		}
 		char *s = trim(line);
 		if (!*s)
 			continue;
@@ -222,6 +229,11 @@ static int cfg_load_depth(struct cfg *c, const char *path, int depth, char *err,
 				char dir[PATH_MAX];
 				snprintf(dir, sizeof dir, "%s", path);
 				snprintf(inc, sizeof inc, "%s/%s", dirname(dir), value);
+			}
+			if (access(inc, R_OK) < 0) {
+				snprintf(err, errlen, "%s:%d: include %s: %s", path, lineno, inc,
+					 strerror(errno));
+				goto out;
 			}
 			if (cfg_load_depth(c, inc, depth + 1, err, errlen) < 0)
 				goto out;

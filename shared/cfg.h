@@ -18,7 +18,7 @@ struct cfg {
 	int brokers;			/* 0 = number of online CPUs */
 	char data_dir[256];
 	int log_level;
-	int64_t invocation_timeout_ms;	/* 0 = wait forever, like the reference */
+	int64_t invocation_timeout_ms;	/* 0 = wait forever (the reference engine's behaviour) */
 	int64_t handshake_timeout_ms;
 	int64_t ws_max_frame;
 	int64_t ws_max_message;

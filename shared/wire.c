@@ -67,11 +67,12 @@ int wire_recv(void *sock, int with_ident, struct wire_msg *m)
 		zmq_msg_t part;
 		zmq_msg_init(&part);
 		if (zmq_msg_recv(&part, sock, m->nparts == 0 && !overflow ? ZMQ_DONTWAIT : 0) < 0) {
+			int again = errno == EAGAIN;
 			zmq_msg_close(&part);
-			if (m->nparts == 0 && errno == EAGAIN)
+			if (m->nparts == 0 && again)
 				return 1;
 			wire_msg_close(m);
-			return errno == EAGAIN ? 1 : -1;
+			return again ? 1 : -1;
 		}
 		more = zmq_msg_more(&part);
 		if (m->nparts == WIRE_MAX_PARTS) {

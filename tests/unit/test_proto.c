@@ -135,11 +135,11 @@ static void test_depth_limit(void **state)
 	const char *three = "{\"type\":\"registerfunction\",\"id\":\"f\",\"metadata\":{\"a\":[1]}}";
 	(void)state;
 
-	/* json-c's depth counts the value slot: max_depth 3 admits two levels */
-	proto_normalize(two, strlen(two), 3, &r);
+	/* max_depth N admits exactly N levels of nesting */
+	proto_normalize(two, strlen(two), 2, &r);
 	assert_int_equal(r.action, PROTO_FORWARD);
 	proto_result_free(&r);
-	proto_normalize(three, strlen(three), 3, &r);
+	proto_normalize(three, strlen(three), 2, &r);
 	assert_int_equal(r.action, PROTO_DROP);
 	assert_null(r.body);
 	assert_non_null(r.why);

@@ -1,0 +1,17 @@
+/*
+ * modules — the router's optional parts, started in order after the core
+ * registry. Each module registers its trigger kinds (reg_trigkind_add), its
+ * built-in functions (builtin_add) and the front message kinds it handles
+ * (router_on_kind). Add one line per module here.
+ */
+#include "router.h"
+
+void router_modules_init(struct router *r)
+{
+	(void)r;
+}
+
+void router_modules_free(struct router *r)
+{
+	(void)r;
+}
