@@ -77,7 +77,10 @@ test('SIGKILL the router: workers keep their connections and calls work again', 
   // engine, not hang until the SDK's own deadline.
   slowStarted.length = 0;
   const inflight = settle(w1.trigger({ function_id: 'f::slow', payload: { k: 1 }, timeoutMs: 25000 }));
-  await waitFor(() => slowStarted.length > 0, { what: 'f::slow to start' });
+  const more = Array.from({ length: 10 }, (_, i) =>
+    settle(bystanders[i % 3].trigger({ function_id: 'f::slow', payload: { k: 100 + i }, timeoutMs: 25000 })),
+  );
+  await waitFor(() => slowStarted.length === 11, { what: 'all 11 f::slow calls to start' });
 
   engine.killChild(oldRouter.pid);
 
@@ -110,6 +113,10 @@ test('SIGKILL the router: workers keep their connections and calls work again', 
   t.diagnostic(`in-flight call at router crash: ${r.ok ? 'ok ' + JSON.stringify(r.value) : r.error.code + ': ' + r.error.message}`);
   assert.equal(r.ok, false, 'the call in flight at the crash must fail');
   assert.notEqual(r.error.code, 'TIMEOUT', 'the engine must fail it, not leave the SDK to time out');
+  for (const [i, m] of (await Promise.all(more)).entries()) {
+    assert.equal(m.ok, false, `in-flight call ${i} must fail`);
+    assert.notEqual(m.error.code, 'TIMEOUT', `in-flight call ${i}: the engine must fail it`);
+  }
   releaseSlow();
 
   for (const [w, s] of before) {
@@ -296,6 +303,11 @@ test('SIGKILL the broker holding a worker: it reconnects, others stay, calls wor
 test('SIGKILL every broker: the SDK reconnects and its functions are callable again', async () => {
   const { brokers } = await engine.waitForChildren();
   const before = snapshot();
+  // bystanders[0] provides 'ftype' (see the router-restart test), w1 and w2 bound it.
+  const delivered = [];
+  bystanders[0].triggerTypes.get('ftype').handler.registerTrigger = async (t) => {
+    delivered.push(t);
+  };
   for (const b of brokers) engine.killChild(b.pid);
 
   for (const w of all()) {
@@ -313,6 +325,15 @@ test('SIGKILL every broker: the SDK reconnects and its functions are callable ag
   for (const [i, b] of bystanders.entries()) {
     await waitFor(() => callWorks(b, 'f::hello', { name: `b${i}` }, `hello b${i}`), { timeout: 10000, interval: 200 });
   }
+  // The provider, back on a new connection, gets the bindings again.
+  await waitFor(() => delivered.some((t) => t.function_id === 'f::hello' && t.config.before), {
+    timeout: 15000,
+    what: "w1's ftype binding to be delivered to the reconnected provider",
+  });
+  await waitFor(() => delivered.some((t) => t.function_id === 'f::double' && t.config.after), {
+    timeout: 15000,
+    what: "w2's ftype binding to be delivered to the reconnected provider",
+  });
   const now = await engine.waitForChildren(15000);
   for (const b of brokers) {
     assert.ok(!now.brokers.some((n) => n.pid === b.pid), `broker ${b.pid} was replaced`);

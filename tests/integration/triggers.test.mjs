@@ -125,3 +125,54 @@ test("a provider's rejection is passed back to the worker that registered the bi
     console.error = origError;
   }
 });
+
+test('when the binding worker leaves, the provider is told to unregister its bindings', async () => {
+  const p = sdkWorker(engine, 'leave-provider');
+  const rec = recordingProvider();
+  p.registerTriggerType({ id: 'leavetype', description: 'x' }, rec.handler);
+  await workerReady(p);
+  const b = sdkWorker(engine, 'leaving-binder');
+  b.registerFunction('leave::target', async () => 1);
+  b.registerTrigger({ type: 'leavetype', function_id: 'leave::target', config: { a: 1 } });
+  await workerReady(b);
+  const got = await waitFor(() => rec.registered.find((t) => t.function_id === 'leave::target'), {
+    what: 'the binding to reach the provider',
+  });
+  await b.shutdown();
+  engine.workers.delete(b);
+  const gone = await waitFor(() => rec.unregistered.find((t) => t.id === got.id), {
+    what: 'unregisterTrigger at the provider after the binding worker left',
+  });
+  assert.equal(gone.id, got.id);
+});
+
+test('when the provider leaves, its bindings wait for the next provider of the type', async () => {
+  const p1 = sdkWorker(engine, 'provider-one');
+  const rec1 = recordingProvider();
+  p1.registerTriggerType({ id: 'handover', description: 'x' }, rec1.handler);
+  await workerReady(p1);
+  const b = sdkWorker(engine, 'handover-binder');
+  b.registerFunction('handover::target', async () => 1);
+  b.registerTrigger({ type: 'handover', function_id: 'handover::target', config: { keep: 'me' } });
+  await workerReady(b);
+  await waitFor(() => rec1.registered.length > 0, { what: 'the binding to reach the first provider' });
+  await p1.shutdown();
+  engine.workers.delete(p1);
+  const types = await waitFor(
+    async () => {
+      const r = await b.trigger({ function_id: 'engine::triggers::list', payload: {} });
+      return !r.triggers.some((t) => t.id === 'handover') ? r : null;
+    },
+    { what: 'the trigger type to go away with its provider' },
+  );
+  assert.ok(types);
+
+  const p2 = sdkWorker(engine, 'provider-two');
+  const rec2 = recordingProvider();
+  p2.registerTriggerType({ id: 'handover', description: 'x' }, rec2.handler);
+  await workerReady(p2);
+  const got = await waitFor(() => rec2.registered.find((t) => t.function_id === 'handover::target'), {
+    what: 'the existing binding to reach the second provider',
+  });
+  assert.deepEqual(got.config, { keep: 'me' });
+});

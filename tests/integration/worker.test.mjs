@@ -137,6 +137,28 @@ test('100 concurrent calls all return their own result', async () => {
   results.forEach((r, i) => assert.deepEqual(r, { sum: 1001 * i }, `call ${i}`));
 });
 
+test('a mesh of workers: every worker calls every other one concurrently', async () => {
+  const n = 6;
+  const mesh = Array.from({ length: n }, (_, i) => sdkWorker(engine, `mesh${i}`));
+  mesh.forEach((w, i) => w.registerFunction(`mesh::${i}`, async ({ from, k }) => ({ at: i, from, k })));
+  await Promise.all(mesh.map((w) => workerReady(w)));
+  const calls = [];
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      if (i === j) continue;
+      for (let k = 0; k < 10; k++) {
+        calls.push(
+          mesh[i].trigger({ function_id: `mesh::${j}`, payload: { from: i, k }, timeoutMs: 30000 }).then((r) => {
+            assert.deepEqual(r, { at: j, from: i, k });
+          }),
+        );
+      }
+    }
+  }
+  await Promise.all(calls);
+  for (const w of mesh) await shutdownWorker(engine, w);
+});
+
 test('engine::functions::list includes the registered function ids', async () => {
   const r = await callBuiltin(alice, 'engine::functions::list');
   assert.ok(Array.isArray(r.functions), `functions array expected, got ${JSON.stringify(r)}`);
