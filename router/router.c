@@ -3,6 +3,7 @@
 #include "inv.h"
 #include "log.h"
 #include "reg.h"
+#include "store.h"
 #include "wire.h"
 #include "zsock.h"
 
@@ -332,6 +333,15 @@ int router_main(const struct cfg *cfg)
 		/* one shared timeout: libevent keeps these in a queue, O(1) per call */
 		r.inv_timeout = event_base_init_common_timeout(r.base, &tmo);
 	}
+	{
+		char err[512];
+		r.store = store_open(r.base, cfg->data_dir, (size_t)cfg->store_map_size, err, sizeof err);
+		if (!r.store) {
+			log_error("storage: %s", err);
+			rc = EX_CONFIG;
+			goto out;
+		}
+	}
 	if (router_bind(&r) < 0) {
 		rc = EX_CONFIG;	/* the master must not respawn us in a loop */
 		goto out;
@@ -358,6 +368,7 @@ out:
 			free(f);
 		}
 	}
+	store_close(&r.store);
 	if (r.fronts)
 		lh_table_free(r.fronts);
 	if (r.invs)

@@ -94,6 +94,7 @@ struct router {
 	struct event *tick;
 	struct event *sig_term, *sig_int;
 	unsigned long otel_log_batches;
+	struct store *store;		/* durable data (LMDB), opened at start-up */
 };
 
 int router_main(const struct cfg *cfg);

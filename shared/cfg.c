@@ -52,6 +52,8 @@ const struct cfg_directive cfg_table[] = {
 	  "ZeroMQ endpoint of the router (empty = ipc://DATA_DIR/router.ipc)" },
 	{ "router_listen", CFG_STRING, F(router_listen), 0, 0, "", 0,
 	  "extra endpoint the router binds for brokers on other hosts, e.g. tcp://0.0.0.0:49200" },
+	{ "store_map_size", CFG_SIZE, F(store_map_size), 16 * MiB, 1024 * 1024 * MiB, "1g", 0,
+	  "largest size the LMDB store in DATA_DIR/store may grow to" },
 };
 const size_t cfg_table_len = sizeof cfg_table / sizeof cfg_table[0];
 

@@ -30,6 +30,7 @@ struct cfg {
 	int64_t shutdown_timeout_ms;
 	char router_endpoint[256];	/* "" = ipc://<data_dir>/router.ipc */
 	char router_listen[256];	/* extra endpoint the router binds, "" = none */
+	int64_t store_map_size;
 };
 
 enum cfg_type { CFG_INT, CFG_SIZE, CFG_MS, CFG_STRING, CFG_LOGLEVEL };
