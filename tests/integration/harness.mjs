@@ -340,6 +340,19 @@ export async function startEngine(opts = {}) {
   return engine;
 }
 
+// Lines of the engine log that show a crash the tests did not cause: a child
+// that died without this test killing it (the master respawns it, so calls
+// may still work), or an AddressSanitizer / UBSan / LeakSanitizer report.
+export function engineLogProblems(engine) {
+  const out = [];
+  for (const l of engine.log().split('\n')) {
+    const m = /\(pid (\d+)\) (killed by signal|exited with)/.exec(l);
+    if (m && !engine.killedByTest.has(Number(m[1]))) out.push(l);
+    else if (/ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer/.test(l)) out.push(l);
+  }
+  return out;
+}
+
 // Standard after() hook body: stop the engine and assert a clean exit; keep
 // the temp dir when something failed.
 export async function stopEngineChecked(engine, assert) {
@@ -353,6 +366,12 @@ export async function stopEngineChecked(engine, assert) {
   }
   if (info.code !== 0) engine.dumpLog(`engine exit ${JSON.stringify(info)}`);
   assert.deepStrictEqual(info, { code: 0, signal: null }, 'trine must exit with code 0 after SIGTERM');
+  const problems = engineLogProblems(engine);
+  if (problems.length) {
+    engine.failed = true;
+    engine.dumpLog('problems found in the engine log');
+  }
+  assert.deepStrictEqual(problems, [], 'no child process crashed and no sanitizer report during this file');
   if (!engine.failed) fs.rmSync(engine.dir, { recursive: true, force: true });
 }
 

@@ -12,6 +12,7 @@ import {
   within,
   waitFor,
   pidAlive,
+  engineLogProblems,
 } from './harness.mjs';
 
 let engine;
@@ -57,4 +58,7 @@ test('SIGTERM: raw clients get close 1001, exit code 0, no children left', async
     what: `children ${children} to be gone`,
   });
   for (const b of brokers) assert.ok(!pidAlive(b.pid));
+  const problems = engineLogProblems(engine);
+  if (problems.length) engine.dumpLog('problems in the engine log');
+  assert.deepEqual(problems, [], 'no child crashed and no sanitizer report');
 });
