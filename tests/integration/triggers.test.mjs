@@ -176,3 +176,30 @@ test('when the provider leaves, its bindings wait for the next provider of the t
   });
   assert.deepEqual(got.config, { keep: 'me' });
 });
+
+test('engine::workers-available fires on worker connect and disconnect', async () => {
+  const watcher = sdkWorker(engine, 'watcher');
+  const events = [];
+  watcher.registerFunction('watch::workers', async (e) => {
+    events.push(e);
+    return null;
+  });
+  watcher.registerTrigger({ type: 'engine::workers-available', function_id: 'watch::workers', config: {} });
+  await workerReady(watcher);
+  await sleep(200);
+  const v = sdkWorker(engine, 'visitor');
+  await workerReady(v);
+  const id = v.workerId;
+  const conn = await waitFor(() => events.find((e) => e.event === 'worker_connected' && e.worker_id === id), {
+    what: `worker_connected for ${id}`,
+  });
+  assert.equal(conn.worker_id, id);
+  await v.shutdown();
+  engine.workers.delete(v);
+  await waitFor(() => events.find((e) => e.event === 'worker_disconnected' && e.worker_id === id), {
+    what: `worker_disconnected for ${id}`,
+  });
+  const mine = events.filter((e) => e.worker_id === id);
+  assert.equal(mine.filter((e) => e.event === 'worker_connected').length, 1, JSON.stringify(mine));
+  assert.equal(mine.filter((e) => e.event === 'worker_disconnected').length, 1, JSON.stringify(mine));
+});

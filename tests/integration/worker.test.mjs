@@ -214,6 +214,23 @@ test('engine::triggers::list and engine::registered-triggers::list answer', asyn
   assert.equal(bindings.function_id, 'alice::hello');
 });
 
+// iii-sdk names these built-ins (EngineFunctions in iii-constants); the
+// reference engine answers them.
+for (const [id, payload] of [
+  ['engine::functions::info', () => ({ function_id: 'bob::echo' })],
+  ['engine::workers::info', () => ({ name: 'bob' })],
+  ['engine::triggers::info', () => ({ id: 'engine::workers-available' })],
+  // alice's binding from the registered-triggers test above
+  ['engine::registered-triggers::info', () => ({ id: [...alice.triggers.keys()][0] })],
+]) {
+  test(`${id} answers`, async () => {
+    const r = await settle(callBuiltin(alice, id, payload()));
+    assert.ok(r.ok, `${id} failed: ${r.error && r.error.code}: ${r.error && r.error.message}`);
+    assert.equal(typeof r.value, 'object');
+    assert.ok(JSON.stringify(r.value).includes(Object.values(payload())[0]), JSON.stringify(r.value));
+  });
+}
+
 test('replicas: two workers with one function id share the calls; one leaving keeps it callable', async () => {
   const r1 = sdkWorker(engine, 'replica1');
   const r2 = sdkWorker(engine, 'replica2');
