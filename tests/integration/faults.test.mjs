@@ -195,6 +195,47 @@ test('router restart: registrations made during the outage and trigger bindings 
   );
 });
 
+test('router killed under load, twice in a row: every call settles, then all works without reconnects', async (t) => {
+  const before = snapshot();
+  let stop = false;
+  const outcomes = { ok: 0, failed: {}, wrong: 0 };
+  const pump = async (from, k) => {
+    let i = 0;
+    while (!stop) {
+      const n = k * 100000 + i++;
+      const r = await settle(from.trigger({ function_id: 'f::double', payload: { n }, timeoutMs: 20000 }));
+      if (r.ok) {
+        if (r.value.n === 2 * n) outcomes.ok++;
+        else outcomes.wrong++;
+      } else {
+        outcomes.failed[r.error.code] = (outcomes.failed[r.error.code] || 0) + 1;
+      }
+    }
+  };
+  const pumps = [w1, ...bystanders].flatMap((w, k) => [pump(w, 2 * k), pump(w, 2 * k + 1)]);
+  await waitFor(() => outcomes.ok > 50, { what: 'the load to run' });
+
+  for (let round = 0; round < 2; round++) {
+    const { router } = await engine.waitForChildren();
+    engine.killChild(router.pid);
+    await waitFor(
+      () => {
+        const r = engine.router();
+        return r && r.pid !== router.pid;
+      },
+      { timeout: 15000, what: `router respawn (round ${round})` },
+    );
+  }
+  const okAfter = outcomes.ok;
+  await waitFor(() => outcomes.ok > okAfter + 50, { timeout: 20000, what: 'calls to succeed again after the restarts' });
+  stop = true;
+  await within(Promise.all(pumps), 25000, 'every call in flight to settle');
+  t.diagnostic(`outcomes under router kills: ${JSON.stringify(outcomes)}`);
+  assert.equal(outcomes.wrong, 0, 'no call returned somebody else\'s result');
+  assert.equal(outcomes.failed.TIMEOUT, undefined, 'no call was left to the SDK deadline');
+  for (const [w, s] of before) assert.equal(w.ws, s.ws, `${w.testName} must not reconnect`);
+});
+
 test('SIGKILL the broker holding a worker: it reconnects, others stay, calls work again', async (t) => {
   const { brokers } = await engine.waitForChildren();
   const holder = new Map();
@@ -238,6 +279,7 @@ test('SIGKILL the broker holding a worker: it reconnects, others stay, calls wor
     : null;
   if (inflight) await waitFor(() => slowStarted.length > 0, { what: 'f::slow to start' });
   const before = snapshot();
+  const remoteWs = remoteCaller && remoteCaller.ws;
 
   engine.killChild(victim);
 
@@ -278,7 +320,10 @@ test('SIGKILL the broker holding a worker: it reconnects, others stay, calls wor
   for (const w of others) {
     assert.equal(w.ws, before.get(w).ws, `${w.testName} was on another broker and must not have reconnected`);
   }
-  if (others.length === 0) t.diagnostic('all workers were on the killed broker; "others stay" not checked');
+  if (remoteCaller) {
+    assert.equal(remoteCaller.ws, remoteWs, `${remoteCaller.testName} was on the surviving broker and must not have reconnected`);
+  }
+  if (others.length === 0 && !remoteCaller) t.diagnostic('all workers were on the killed broker; "others stay" not checked');
 
   const respawned = await waitFor(
     () => {
