@@ -128,6 +128,54 @@ test('a 1 MiB payload round-trips intact', async () => {
   assert.ok(r.blob === blob, 'the caller got the same bytes back');
 });
 
+test('payload values survive the engine unchanged (numbers, unicode, NUL, escapes)', async () => {
+  const payload = {
+    ints: [0, -1, 2 ** 31, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 63, -(2 ** 63), 2 ** 64 - 2048],
+    floats: [0.1, 1.5, -2.25, 1e300, 5e-324, 1e-7, 123456.789],
+    strings: ['a\u0000b', 'tab\tnl\ncr\r', 'quote " backslash \\ slash /', '\u2028\u2029', 'é 中文 😀', '\u007f\u0001'],
+    nested: { a: [{ b: [[[]]] }, {}], 'key with spaces': true, '': null, 'ключ': false },
+  };
+  const r = await alice.trigger({ function_id: 'bob::echo', payload });
+  const { _caller_worker_id, ...got } = r.got;
+  assert.deepEqual(got, payload);
+});
+
+test('integers beyond 64 bits are not clamped', async () => {
+  // JSON.stringify writes these as plain integer literals ("100000000000000000000").
+  const payload = { pos: 1e20, neg: -1e20, neg19: -1e19, pos2_64: 2 ** 64 * 4, huge: 1e30, ok: 12345 };
+  const r = await alice.trigger({ function_id: 'bob::echo', payload });
+  const { _caller_worker_id, ...got } = r.got;
+  assert.deepEqual(got, payload);
+});
+
+test('lone surrogates (escaped by JSON.stringify) do not break either connection', async () => {
+  const r = await alice.trigger({ function_id: 'bob::echo', payload: { lone: '\ud800x\udfff' } });
+  assert.equal(typeof r.got.lone, 'string');
+  assert.equal(r.got.lone[1], 'x');
+  assert.deepEqual(await alice.trigger({ function_id: 'bob::add', payload: { a: 1, b: 2 } }), { sum: 3 });
+});
+
+test('raw JSON escapes and number spellings are decoded the same way JSON.parse does', async () => {
+  const { RawClient } = await import('./harness.mjs');
+  const c = await RawClient.open(engine);
+  await c.waitForMessage((m) => m.type === 'workerregistered');
+  const id = crypto.randomUUID();
+  const data = '{"e":"\\ud83d\\ude00","u":"\\u00e9\\u4e2d","n":1.0,"x":1E2,"exp":2.5e-3,"u64":18446744073709551615,"big":100000000000000000000}';
+  c.send(`{"type":"invokefunction","invocation_id":"${id}","function_id":"bob::echo","data":${data}}`);
+  const res = await c.waitForMessage((m) => m.type === 'invocationresult' && m.invocation_id === id);
+  const { _caller_worker_id, ...got } = res.result.got;
+  assert.deepEqual(got, JSON.parse(data));
+  c.terminate();
+});
+
+test('an 8 MiB payload round-trips intact', async () => {
+  const blob = crypto.randomBytes(6 * 1024 * 1024).toString('base64');
+  const sha = crypto.createHash('sha256').update(blob).digest('hex');
+  const r = await alice.trigger({ function_id: 'bob::blob', payload: { blob }, timeoutMs: 60000 });
+  assert.equal(r.sha, sha);
+  assert.ok(r.blob === blob);
+});
+
 test('100 concurrent calls all return their own result', async () => {
   const calls = [];
   for (let i = 0; i < 100; i++) {
