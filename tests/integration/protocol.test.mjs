@@ -22,6 +22,7 @@ import {
   sleep,
   callBuiltin,
   UUID_RE,
+  parseFrames,
 } from './harness.mjs';
 
 let engine;
@@ -331,4 +332,137 @@ test('a worker with the default options (OpenTelemetry on) works', async () => {
   await workerReady(w);
   assert.equal(await sdk.trigger({ function_id: 'otel::fn', payload: { x: 3 } }), 9);
   assert.equal(await w.trigger({ function_id: 'p::echo', payload: 1 }).then((r) => r.echoed), 1);
+});
+
+test('a handshake and the first frame in one TCP write: the frame is processed', async () => {
+  const net = await import('node:net');
+  const key = crypto.randomBytes(16).toString('base64');
+  const s = net.connect({ port: engine.workerPort, host: '127.0.0.1' });
+  let buf = Buffer.alloc(0);
+  s.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+  });
+  s.on('error', () => {});
+  await new Promise((r) => s.once('connect', r));
+  s.write(
+    Buffer.concat([
+      Buffer.from(
+        `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      ),
+      buildFrame(0x1, '{"type":"ping"}'),
+    ]),
+  );
+  try {
+    await waitFor(
+      () => {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return false;
+        return parseFrames(buf.subarray(end + 4)).some((f) => f.opcode === 0x1 && f.payload.toString().includes('pong'));
+      },
+      { what: 'a pong to the frame sent together with the handshake' },
+    );
+  } finally {
+    s.destroy();
+  }
+});
+
+test('a frame written one byte at a time is processed', async () => {
+  const r = await RawSocket.open(engine);
+  try {
+    const f = buildFrame(0x1, '{"type":"ping"}');
+    for (const b of f) {
+      r.write(Buffer.from([b]));
+      await sleep(2);
+    }
+    await waitFor(() => r.frames().some((x) => x.opcode === 0x1 && x.payload.toString().includes('pong')), {
+      what: 'a pong to the byte-by-byte frame',
+    });
+  } finally {
+    r.destroy();
+  }
+});
+
+test('50 frames in one TCP write get 50 answers', async () => {
+  const r = await RawSocket.open(engine);
+  try {
+    const frames = [];
+    for (let i = 0; i < 50; i++) frames.push(buildFrame(0x1, '{"type":"ping"}'), buildFrame(0x9, `p${i}`));
+    r.write(Buffer.concat(frames));
+    await waitFor(
+      () =>
+        r.frames().filter((x) => x.opcode === 0x1 && x.payload.toString().includes('pong')).length === 50 &&
+        r.frames().filter((x) => x.opcode === 0xa).length === 50,
+      { what: '50 pongs and 50 control pongs' },
+    );
+    const pongs = r.frames().filter((x) => x.opcode === 0xa).map((x) => x.payload.toString());
+    assert.deepEqual(pongs, Array.from({ length: 50 }, (_, i) => `p${i}`), 'control pongs in order, same payloads');
+  } finally {
+    r.destroy();
+  }
+});
+
+test('header names and tokens are case-insensitive (Connection: keep-alive, Upgrade)', async () => {
+  const key = crypto.randomBytes(16).toString('base64');
+  const r = await RawSocket.open(engine, {
+    key,
+    headers: [
+      `host: 127.0.0.1:${engine.workerPort}`,
+      'upgrade: WebSocket',
+      'connection: keep-alive, Upgrade',
+      `sec-websocket-key: ${key}`,
+      'sec-websocket-version: 13',
+      'User-Agent: firefox-like',
+    ],
+  });
+  try {
+    assert.equal(r.status, 101, r.head);
+  } finally {
+    r.destroy();
+  }
+});
+
+test('a handshake head larger than the limit is refused with 431', async () => {
+  const r = await RawSocket.open(engine, {
+    headers: [
+      `Host: 127.0.0.1:${engine.workerPort}`,
+      'Upgrade: websocket',
+      'Connection: Upgrade',
+      `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}`,
+      'Sec-WebSocket-Version: 13',
+      `X-Big: ${'a'.repeat(20000)}`,
+    ],
+  });
+  try {
+    assert.equal(r.status, 431, r.head);
+  } finally {
+    r.destroy();
+  }
+});
+
+for (const [what, payload, code] of [
+  ['a close frame with a 1-byte payload', Buffer.from([0x03]), 1002],
+  ['a close frame with the reserved code 1005', Buffer.from([0x03, 0xed]), 1002],
+  ['a close frame with code 999', Buffer.from([0x03, 0xe7]), 1002],
+  ['a close frame with an invalid UTF-8 reason', Buffer.from([0x03, 0xe8, 0xc3, 0x28]), 1007],
+]) {
+  test(`${what} is answered with close ${code}`, async () => {
+    const r = await RawSocket.open(engine);
+    try {
+      r.write(buildFrame(0x8, payload));
+      assert.equal(await r.closeCode(), code);
+    } finally {
+      r.destroy();
+    }
+  });
+}
+
+test('200 connections at once all get workerregistered and answers', async () => {
+  const clients = await Promise.all(Array.from({ length: 200 }, () => RawClient.open(engine)));
+  await Promise.all(clients.map((c) => c.waitForMessage((m) => m.type === 'workerregistered')));
+  const ids = new Set(clients.map((c) => c.messages[0].worker_id));
+  assert.equal(ids.size, 200, 'every connection has its own worker id');
+  await Promise.all(clients.map((c) => c.pingPong()));
+  for (const c of clients) c.terminate();
+  assert.deepEqual(await sdk.trigger({ function_id: 'p::echo', payload: 1 }), { echoed: 1 });
 });

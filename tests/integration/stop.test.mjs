@@ -62,3 +62,24 @@ test('SIGTERM: raw clients get close 1001, exit code 0, no children left', async
   if (problems.length) engine.dumpLog('problems in the engine log');
   assert.deepEqual(problems, [], 'no child crashed and no sanitizer report');
 });
+
+test('SIGKILL to the master: the children go too and the port is released', async () => {
+  const e = await startEngine({ brokers: 2 });
+  engine = e;
+  const children = e.children().map((c) => c.pid);
+  assert.ok(children.length >= 3);
+  e.killedByTest.add(e.pid);
+  process.kill(e.pid, 'SIGKILL');
+  await within(e.exited, 10000, 'the master to die');
+  await waitFor(() => children.every((pid) => !pidAlive(pid)), {
+    timeout: 10000,
+    what: `children ${children} to exit after their master was killed`,
+  });
+  const net = await import('node:net');
+  const free = await new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(e.workerPort, '0.0.0.0', () => s.close(() => resolve(true)));
+  });
+  assert.ok(free, `worker port ${e.workerPort} can be bound again`);
+});
