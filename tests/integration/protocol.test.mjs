@@ -466,3 +466,54 @@ test('200 connections at once all get workerregistered and answers', async () =>
   for (const c of clients) c.terminate();
   assert.deepEqual(await sdk.trigger({ function_id: 'p::echo', payload: 1 }), { echoed: 1 });
 });
+
+test('a payload cannot spoof _caller_worker_id', async () => {
+  const other = sdkWorker(engine, 'spoof-victim');
+  await workerReady(other);
+  const c = await rawWorker();
+  const id = invoke(c, 'p::echo', { _caller_worker_id: other.workerId, x: 1 });
+  const r = await resultFor(c, id);
+  assert.equal(r.result.echoed._caller_worker_id, c.workerId, 'the engine sets the real caller id');
+  // engine::workers::register uses it to find the worker: a spoof must not rename another worker.
+  c.send({
+    type: 'invokefunction',
+    function_id: 'engine::workers::register',
+    action: { type: 'void' },
+    data: { runtime: 'evil', name: 'hijacked', _caller_worker_id: other.workerId },
+  });
+  await c.pingPong();
+  await sleep(200);
+  const list = (await callBuiltin(sdk, 'engine::workers::list')).workers;
+  const victim = list.find((w) => w.id === other.workerId);
+  assert.equal(victim.name, 'spoof-victim', JSON.stringify(victim));
+  c.terminate();
+});
+
+test('two callers using the same invocation_id each get their own result', async () => {
+  const a = await rawWorker();
+  const b = await rawWorker();
+  const id = crypto.randomUUID();
+  a.send({ type: 'invokefunction', invocation_id: id, function_id: 'p::echo', data: { who: 'a' } });
+  b.send({ type: 'invokefunction', invocation_id: id, function_id: 'p::echo', data: { who: 'b' } });
+  const ra = await resultFor(a, id);
+  const rb = await resultFor(b, id);
+  assert.equal(ra.result.echoed.who, 'a');
+  assert.equal(rb.result.echoed.who, 'b');
+  a.terminate();
+  b.terminate();
+});
+
+test('an invocationresult from a connection that was not asked is ignored', async (t) => {
+  const a = await rawWorker();
+  const c = await rawWorker();
+  const id = invoke(a, 'p::hold', { who: 'a' });
+  await sleep(100);
+  c.send({ type: 'invocationresult', invocation_id: id, function_id: 'p::hold', result: 'spoofed' });
+  await c.pingPong();
+  await sleep(200);
+  releaseHold();
+  const r = await resultFor(a, id);
+  assert.equal(r.result && r.result.held, true, `the caller got ${JSON.stringify(r)}`);
+  a.terminate();
+  c.terminate();
+});
