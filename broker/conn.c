@@ -30,9 +30,17 @@ static void kv_free(struct lh_entry *e)
 	free(lh_entry_v(e));
 }
 
-static void k_free(struct lh_entry *e)
+static void pending_del(struct conn *c, const char *id)
 {
-	free(lh_entry_k(e));
+	free(hmap_del(&c->pending, id));
+}
+
+static void pending_clear(struct conn *c)
+{
+	char *k;
+	for (size_t i = 0; hmap_next(&c->pending, &i, NULL, (void **)&k);)
+		free(k);
+	hmap_free(&c->pending);
 }
 
 /* Insert or replace key -> copy of value (value NULL: presence only). */
@@ -205,8 +213,7 @@ void conn_free(struct conn *c)
 	bufferevent_free(c->bev);
 	if (c->state != CONN_HANDSHAKE)
 		ws_decoder_free(&c->dec);
-	if (c->pending)
-		lh_table_free(c->pending);
+	pending_clear(c);
 	if (c->reg_tts)
 		lh_table_free(c->reg_tts);
 	if (c->reg_fns)
@@ -232,7 +239,7 @@ static void conn_start_worker(struct conn *c)
 
 	id_uuid4(c->worker_id);
 	id_uuid4(c->token);
-	c->pending = lh_kchar_table_new(16, k_free);
+	hmap_init(&c->pending);
 	c->reg_tts = lh_kchar_table_new(4, kv_free);
 	c->reg_fns = lh_kchar_table_new(16, kv_free);
 	c->reg_trigs = lh_kchar_table_new(16, kv_free);
@@ -340,7 +347,7 @@ static void conn_on_message(struct conn *c, int opcode, const uint8_t *d, size_t
 		switch (r.msg) {
 		case PM_INVOKE:
 			if (r.wants_reply) {
-				if (lh_table_length(c->pending) >= c->b->cfg->max_inflight_per_worker) {
+				if (hmap_len(&c->pending) >= (size_t)c->b->cfg->max_inflight_per_worker) {
 					size_t el;
 					char *e = proto_error_result(r.key, NULL, "too_many_in_flight",
 						"max_inflight_per_worker calls are already waiting on this connection",
@@ -350,7 +357,11 @@ static void conn_on_message(struct conn *c, int opcode, const uint8_t *d, size_t
 					free(e);
 					goto out;
 				}
-				kv_put(c->pending, r.key, NULL, 0);
+				if (!hmap_get(&c->pending, r.key)) {
+					char *k = strdup(r.key);
+					if (k && hmap_put(&c->pending, k, k) < 0)
+						free(k);
+				}
 			}
 			if (r.is_announce) {
 				free(c->announce);
@@ -382,7 +393,7 @@ static void conn_on_message(struct conn *c, int opcode, const uint8_t *d, size_t
 			size_t el;
 			char *e = proto_error_result(r.key, NULL, "engine_unavailable",
 						     "the engine's router is not reachable", &el);
-			lh_table_delete(c->pending, r.key);
+			pending_del(c, r.key);
 			if (e)
 				conn_reply(c, e, el);
 			free(e);
@@ -522,29 +533,25 @@ void conn_replay(struct conn *c)
 
 void conn_fail_pending(struct conn *c, const char *code, const char *message)
 {
-	struct lh_entry *e, *tmp;
+	char *k;
 
-	if (!c->pending)
-		return;
-	lh_foreach_safe(c->pending, e, tmp) {
+	for (size_t i = 0; hmap_next(&c->pending, &i, NULL, (void **)&k);) {
 		size_t el;
-		char *msg = proto_error_result(lh_entry_k(e), NULL, code, message, &el);
+		char *msg = proto_error_result(k, NULL, code, message, &el);
 		if (msg)
 			conn_send_text(c, msg, el);
 		free(msg);
-		if (c->state != CONN_OPEN)
-			return;
-		lh_table_delete(c->pending, lh_entry_k(e));
 	}
+	pending_clear(c);
 }
 
 void conn_result_delivered(struct conn *c, const char *key, size_t key_len)
 {
 	char k[256];
 
-	if (!c->pending || key_len == 0 || key_len >= sizeof k)
+	if (key_len == 0 || key_len >= sizeof k)
 		return;
 	memcpy(k, key, key_len);
 	k[key_len] = '\0';
-	lh_table_delete(c->pending, k);
+	pending_del(c, k);
 }

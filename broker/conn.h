@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <event2/bufferevent.h>
 
+#include "hmap.h"
 #include "ids.h"
 #include "ws_frame.h"
 
@@ -38,7 +39,7 @@ struct conn {
 	int told_router;		/* the router knows this connection */
 	struct event *close_timer;
 
-	struct lh_table *pending;	/* caller invocation ids awaiting a result */
+	struct hmap pending;		/* caller invocation ids awaiting a result (owned strings) */
 	/* what to replay to a restarted router, keyed by id, normalized JSON */
 	struct lh_table *reg_tts;
 	struct lh_table *reg_fns;

@@ -66,13 +66,13 @@ static void complete_error(struct router *r, struct worker *caller, const char *
 
 static void inv_unlink(struct router *r, struct inv *iv)
 {
-	lh_table_delete(r->invs, iv->id);
+	hmap_del(&r->invs, iv->id);
 	if (iv->target) {
-		lh_table_delete(iv->target->inv_in, iv->id);
+		hmap_del(&iv->target->inv_in, iv->id);
 		iv->target->inflight--;
 	}
 	if (iv->caller)
-		lh_table_delete(iv->caller->inv_out, iv->id);
+		hmap_del(&iv->caller->inv_out, iv->id);
 	if (iv->timer)
 		event_free(iv->timer);
 	free(iv->function_id);
@@ -125,7 +125,6 @@ void inv_start(struct router *r, struct worker *caller, const char *caller_id, i
 	struct worker *target;
 	json_object *result = NULL, *error = NULL;
 	struct inv *iv;
-	void *v;
 	char m[512];
 
 	if (!function_id)
@@ -152,7 +151,7 @@ void inv_start(struct router *r, struct worker *caller, const char *caller_id, i
 	}
 	iv->r = r;
 	/* reuse the caller's id end to end unless another call already holds it */
-	if (caller_id && !lh_table_lookup_ex(r->invs, caller_id, &v))
+	if (caller_id && !hmap_get(&r->invs, caller_id))
 		snprintf(iv->id, sizeof iv->id, "%s", caller_id);
 	else
 		id_uuid4(iv->id);
@@ -164,11 +163,17 @@ void inv_start(struct router *r, struct worker *caller, const char *caller_id, i
 	iv->done_arg = done_arg;
 	if (caller && data && json_object_is_type(data, json_type_object))
 		json_object_object_add(data, "_caller_worker_id", json_object_new_string(caller->id));
-	lh_table_insert(r->invs, iv->id, iv);
-	lh_table_insert(target->inv_in, iv->id, iv);
+	if (hmap_put(&r->invs, iv->id, iv) < 0 || hmap_put(&target->inv_in, iv->id, iv) < 0 ||
+	    (caller && hmap_put(&caller->inv_out, iv->id, iv) < 0)) {
+		hmap_del(&r->invs, iv->id);
+		hmap_del(&target->inv_in, iv->id);
+		free(iv->function_id);
+		free(iv);
+		complete_error(r, caller, caller_id, want_reply, done, done_arg, function_id,
+			       "invocation_error", "out of memory");
+		return;
+	}
 	target->inflight++;
-	if (caller)
-		lh_table_insert(caller->inv_out, iv->id, iv);
 	if (r->inv_timeout) {
 		iv->timer = evtimer_new(r->base, inv_on_timeout, iv);
 		if (iv->timer)
@@ -182,14 +187,12 @@ void inv_on_result(struct router *r, struct worker *w, json_object *msg,
 {
 	json_object *idv, *res = NULL, *err = NULL;
 	struct inv *iv;
-	void *v;
 
 	if (!json_object_object_get_ex(msg, "invocation_id", &idv) ||
-	    !lh_table_lookup_ex(r->invs, json_object_get_string(idv), &v)) {
+	    !(iv = hmap_get(&r->invs, json_object_get_string(idv)))) {
 		log_debug("worker %s: result for an unknown or finished invocation", w->id);
 		return;
 	}
-	iv = v;
 	if (iv->target != w) {
 		log_warn("worker %s: result for invocation %s it was not serving; ignored",
 			 w->id, iv->id);
@@ -213,29 +216,48 @@ void inv_on_result(struct router *r, struct worker *w, json_object *msg,
 	inv_unlink(r, iv);
 }
 
+/* Take every inv out of m's current contents (deletions reshuffle an hmap). */
+static struct inv **inv_snapshot(const struct hmap *m, size_t *n)
+{
+	struct inv **all = malloc((hmap_len(m) + 1) * sizeof *all);
+	void *v;
+
+	*n = 0;
+	if (!all)
+		return NULL;
+	for (size_t i = 0; hmap_next(m, &i, NULL, &v);)
+		all[(*n)++] = v;
+	return all;
+}
+
 void inv_worker_gone(struct router *r, struct worker *w)
 {
-	struct lh_entry *e, *tmp;
+	size_t n;
+	struct inv **all = inv_snapshot(&w->inv_in, &n);
 
-	lh_foreach_safe(w->inv_in, e, tmp) {
-		struct inv *iv = (struct inv *)lh_entry_v(e);
+	for (size_t i = 0; all && i < n; i++) {
+		struct inv *iv = all[i];
 		complete_error(r, iv->caller, iv->caller_id, iv->want_reply, iv->done, iv->done_arg,
 			       iv->function_id, "invocation_stopped", "Invocation stopped");
 		inv_unlink(r, iv);
 	}
-	lh_foreach_safe(w->inv_out, e, tmp) {
-		struct inv *iv = (struct inv *)lh_entry_v(e);
+	free(all);
+	all = inv_snapshot(&w->inv_out, &n);
+	for (size_t i = 0; all && i < n; i++) {
 		/* the target keeps working; its answer is dropped */
-		lh_table_delete(w->inv_out, iv->id);
-		iv->caller = NULL;
-		iv->want_reply = iv->done != NULL;
+		all[i]->caller = NULL;
+		all[i]->want_reply = all[i]->done != NULL;
 	}
+	free(all);
+	hmap_free(&w->inv_out);
 }
 
 void inv_free_all(struct router *r)
 {
-	struct lh_entry *e, *tmp;
+	size_t n;
+	struct inv **all = inv_snapshot(&r->invs, &n);
 
-	lh_foreach_safe(r->invs, e, tmp)
-		inv_unlink(r, (struct inv *)lh_entry_v(e));
+	for (size_t i = 0; all && i < n; i++)
+		inv_unlink(r, all[i]);
+	free(all);
 }

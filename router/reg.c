@@ -388,8 +388,8 @@ struct worker *reg_worker_open(struct router *r, struct front *f, uint64_t conn_
 	w->front = f;
 	w->conn_id = conn_id;
 	w->connected_at_ms = router_now_ms();
-	w->inv_in = lh_kchar_table_new(16, nofree);
-	w->inv_out = lh_kchar_table_new(16, nofree);
+	hmap_init(&w->inv_in);
+	hmap_init(&w->inv_out);
 	w->fns = lh_kchar_table_new(16, nofree);
 	w->trigs = lh_kchar_table_new(16, nofree);
 	w->tts = lh_kchar_table_new(4, nofree);
@@ -426,8 +426,8 @@ void reg_worker_close(struct router *r, struct worker *w)
 	snprintf(id, sizeof id, "%s", w->id);
 	lh_table_free(w->trigs);
 	lh_table_free(w->tts);
-	lh_table_free(w->inv_in);
-	lh_table_free(w->inv_out);
+	hmap_free(&w->inv_in);
+	hmap_free(&w->inv_out);
 	json_object_put(w->meta);
 	free(w);
 	/* 5. tell whoever listens */

@@ -322,7 +322,7 @@ int router_main(const struct cfg *cfg)
 	if (!r.base)
 		goto out;
 	r.fronts = lh_kchar_table_new(64, nofree);
-	r.invs = lh_kchar_table_new(4096, nofree);
+	hmap_init(&r.invs);
 	reg_init(&r);
 	reg_builtin_kinds(&r);
 	builtin_init();
@@ -371,8 +371,7 @@ out:
 	store_close(&r.store);
 	if (r.fronts)
 		lh_table_free(r.fronts);
-	if (r.invs)
-		lh_table_free(r.invs);
+	hmap_free(&r.invs);
 	if (r.tick)
 		event_free(r.tick);
 	if (r.sig_term)

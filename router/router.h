@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "hmap.h"
 #include "ids.h"
 
 struct front {
@@ -31,8 +32,8 @@ struct worker {
 	json_object *meta;		/* engine::workers::register data, or NULL */
 	int64_t connected_at_ms;
 	int inflight;			/* calls this worker is serving */
-	struct lh_table *inv_in;	/* inv id -> inv it serves */
-	struct lh_table *inv_out;	/* inv id -> inv it waits for */
+	struct hmap inv_in;		/* inv id -> inv it serves */
+	struct hmap inv_out;		/* inv id -> inv it waits for */
 	struct lh_table *fns;		/* function id -> struct function * it provides */
 	struct lh_table *trigs;		/* trigger id -> struct trigger * it registered */
 	struct lh_table *tts;		/* trigger type id -> struct trigtype * it provides */
@@ -89,7 +90,7 @@ struct router {
 	struct lh_table *functions;	/* function id -> struct function * */
 	struct lh_table *trigtypes;	/* type id -> struct trigtype * */
 	struct lh_table *triggers;	/* trigger id -> struct trigger * */
-	struct lh_table *invs;		/* inv id -> struct inv * */
+	struct hmap invs;		/* inv id -> struct inv * (heavy churn: not lh_table) */
 	const struct timeval *inv_timeout;	/* common timeout, NULL = none */
 	struct event *tick;
 	struct event *sig_term, *sig_int;
