@@ -345,6 +345,52 @@ test('SIGKILL the broker holding a worker: it reconnects, others stay, calls wor
   );
 });
 
+test('a broker frozen past the heartbeat deadline (SIGSTOP): after SIGCONT its workers work again', async (t) => {
+  const { brokers } = await engine.waitForChildren();
+  // A worker on one broker and a caller on the other.
+  const placed = new Map();
+  for (let i = 0; i < 12 && placed.size < 2; i++) {
+    const w = sdkWorker(engine, `freeze${i}`);
+    w.registerFunction(`f::freeze${i}`, async () => `freeze${i}`);
+    await workerReady(w);
+    const b = engine.brokerHolding(workerLocalPort(w));
+    if (b && !placed.has(b.pid)) placed.set(b.pid, { w, fn: `f::freeze${i}`, ret: `freeze${i}` });
+  }
+  if (placed.size < 2) {
+    t.skip('could not place workers on both brokers');
+    return;
+  }
+  const [[frozenPid, target], [, caller]] = [...placed.entries()];
+  t.diagnostic(`freezing broker ${frozenPid} (brokers ${brokers.map((b) => b.pid)})`);
+  const wsBefore = target.w.ws;
+  process.kill(frozenPid, 'SIGSTOP');
+  try {
+    // The router must notice (heartbeats) and stop routing to the frozen broker.
+    await waitFor(
+      async () => {
+        const r = await settle(caller.w.trigger({ function_id: target.fn, payload: {}, timeoutMs: 2000 }));
+        return !r.ok && r.error.code === 'function_not_found';
+      },
+      { timeout: 20000, interval: 250, what: 'calls to a worker on the frozen broker to fail with function_not_found' },
+    );
+  } finally {
+    process.kill(frozenPid, 'SIGCONT');
+  }
+  // Back: its worker must be reachable again (by replay, or by being closed so the SDK reconnects).
+  await waitFor(() => callWorks(caller.w, target.fn, {}, target.ret), {
+    timeout: 20000,
+    interval: 250,
+    what: `${target.fn} (on the resumed broker) to be callable again`,
+  });
+  t.diagnostic(`the worker ${target.w.ws === wsBefore ? 'kept its connection' : 'reconnected'}`);
+  // And the worker on the resumed broker can call out.
+  await waitFor(() => callWorks(target.w, caller.fn, {}, caller.ret), {
+    timeout: 10000,
+    interval: 250,
+    what: 'the resumed worker to call out again',
+  });
+});
+
 test('SIGKILL every broker: the SDK reconnects and its functions are callable again', async () => {
   const { brokers } = await engine.waitForChildren();
   const before = snapshot();
