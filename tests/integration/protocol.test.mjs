@@ -517,3 +517,41 @@ test('an invocationresult from a connection that was not asked is ignored', asyn
   a.terminate();
   c.terminate();
 });
+
+test('metadata passed with a call reaches the handler', async () => {
+  const seenMeta = [];
+  const w = sdkWorker(engine, 'meta-target');
+  w.registerFunction('meta::fn', async (input, metadata) => {
+    seenMeta.push(metadata);
+    return 'ok';
+  });
+  await workerReady(w);
+  assert.equal(await sdk.trigger({ function_id: 'meta::fn', payload: {}, metadata: { tenant: 'acme', n: [1, 2] } }), 'ok');
+  assert.deepEqual(seenMeta.at(-1), { tenant: 'acme', n: [1, 2] });
+});
+
+test('long and odd function ids work or are refused; no call hangs', async (t) => {
+  const ids = [
+    'a'.repeat(255),
+    'b'.repeat(256),
+    'c'.repeat(300),
+    'd'.repeat(1000),
+    'q"\\'.repeat(150), // needs escaping: 450 chars, 750 escaped
+    'ns::fn/π?x=1&y=" ü 😀',
+    'tab\there',
+  ];
+  const w = sdkWorker(engine, 'odd-ids');
+  ids.forEach((id, i) => w.registerFunction(id, async () => `fn${i}`));
+  await workerReady(w);
+  const outcomes = [];
+  for (const [i, id] of ids.entries()) {
+    const r = await settle(sdk.trigger({ function_id: id, payload: { i }, timeoutMs: 8000 }));
+    outcomes.push(`${id.length} chars: ${r.ok ? r.value : r.error.code}`);
+    if (r.ok) assert.equal(r.value, `fn${i}`);
+    else assert.notEqual(r.error.code, 'TIMEOUT', `call to the ${id.length}-char id ${JSON.stringify(id.slice(0, 20))}… got no answer from the engine`);
+  }
+  t.diagnostic(outcomes.join('; '));
+  // Short odd ids must work.
+  assert.equal(await sdk.trigger({ function_id: ids[5], payload: {} }), 'fn5');
+  assert.equal(await sdk.trigger({ function_id: ids[6], payload: {} }), 'fn6');
+});
