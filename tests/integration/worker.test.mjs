@@ -207,6 +207,19 @@ test('a mesh of workers: every worker calls every other one concurrently', async
   for (const w of mesh) await shutdownWorker(engine, w);
 });
 
+test('action enqueue: the caller gets a messageReceiptId and the function runs', async () => {
+  const token = crypto.randomUUID();
+  const r = await settle(
+    alice.trigger({ function_id: 'bob::notify', payload: { token, queued: true }, action: TriggerAction.Enqueue({ queue: 'default' }) }),
+  );
+  assert.ok(r.ok, `enqueue failed: ${r.error && r.error.code}: ${r.error && r.error.message}`);
+  assert.match(String(r.value && r.value.messageReceiptId), UUID_RE, JSON.stringify(r.value));
+  const got = await waitFor(() => seen.notify.find((p) => p && p.token === token), {
+    what: 'the enqueued call to run',
+  });
+  assert.equal(got.queued, true);
+});
+
 test('engine::functions::list includes the registered function ids', async () => {
   const r = await callBuiltin(alice, 'engine::functions::list');
   assert.ok(Array.isArray(r.functions), `functions array expected, got ${JSON.stringify(r)}`);
