@@ -68,7 +68,8 @@ static int store_dbi(struct store *s, const char *name, int create, MDB_dbi *dbi
 	for (int i = 0; i < s->ndbs; i++) {
 		if (strcmp(s->dbs[i].name, name) == 0) {
 			*dbi = s->dbs[i].dbi;
-			return 0;
+			/* a known database still needs this turn's write txn for writes */
+			return create ? store_begin(s) : 0;
 		}
 	}
 	if (s->ndbs == STORE_MAX_DBS || strlen(name) >= sizeof s->dbs[0].name)
