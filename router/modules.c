@@ -5,13 +5,14 @@
  * (router_on_kind). Add one line per module here.
  */
 #include "router.h"
+#include "topics.h"
 
 void router_modules_init(struct router *r)
 {
-	(void)r;
+	topics_init(r);
 }
 
 void router_modules_free(struct router *r)
 {
-	(void)r;
+	topics_free(r);
 }

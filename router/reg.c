@@ -2,6 +2,7 @@
 #include "builtin.h"
 #include "inv.h"
 #include "log.h"
+#include "topics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -503,6 +504,8 @@ void reg_on_message(struct router *r, struct worker *w, json_object *msg,
 	if (!type)
 		return;
 	if (strcmp(type, "invokefunction") == 0) {
+		if (topics_on_invoke(r, w, msg))
+			return;	/* action enqueue, iii::durable::publish: answered after commit */
 		json_object *action = jget(msg, "action");
 		const char *at = action ? jstr(action, "type") : NULL;
 		const char *id = jstr(msg, "invocation_id");

@@ -20,6 +20,16 @@ const struct cfg_directive cfg_table[] = {
 	  "WebSocket port for workers (paths /, /otel)" },
 	{ "http_port", CFG_INT, F(http_port), 0, 65535, "3111", 0,
 	  "HTTP trigger port (0 = off)" },
+	{ "http_timeout_ms", CFG_MS, F(http_timeout_ms), 100, 86400000LL, "30000", 0,
+	  "an HTTP trigger request not answered within this gets 504" },
+	{ "http_max_body", CFG_SIZE, F(http_max_body), 0, 1024 * MiB, "10m", 0,
+	  "largest HTTP trigger request body (413 beyond)" },
+	{ "http_max_header", CFG_SIZE, F(http_max_header), 1024, 16 * MiB, "64k", 0,
+	  "largest HTTP request line plus headers" },
+	{ "http_cors_origins", CFG_STRING, F(http_cors_origins), 0, 0, "*", 0,
+	  "CORS: allowed origins, * or a comma-separated list (e.g. https://a.example,https://b.example)" },
+	{ "http_cors_methods", CFG_STRING, F(http_cors_methods), 0, 0, "*", 0,
+	  "CORS: allowed methods, * or a comma-separated list (e.g. GET,POST)" },
 	{ "stream_port", CFG_INT, F(stream_port), 0, 65535, "3112", 0,
 	  "stream WebSocket port (0 = off)" },
 	{ "brokers", CFG_INT, F(brokers), 0, 256, "0", 0,
@@ -54,6 +64,17 @@ const struct cfg_directive cfg_table[] = {
 	  "extra endpoint the router binds for brokers on other hosts, e.g. tcp://0.0.0.0:49200" },
 	{ "store_map_size", CFG_SIZE, F(store_map_size), 16 * MiB, 1024 * 1024 * MiB, "1g", 0,
 	  "largest size the LMDB store in DATA_DIR/store may grow to" },
+	{ "log_trigger_queue", CFG_INT, F(log_trigger_queue), 1, 10000000, "10000", 1,
+	  "log records waiting for log-trigger delivery; more are dropped and counted" },
+	{ "queue", CFG_QUEUE, F(queues), 1, CFG_MAX_QUEUES, "default", 0,
+	  "named queue for action enqueue: NAME [max_retries=3] [concurrency=10] "
+	  "[type=standard|fifo] [group_field=F] [backoff_ms=1000] [visibility_timeout_ms=300000] "
+	  "(repeatable; 'default' always exists)" },
+	{ "topic_retention_ms", CFG_MS, F(topic_retention_ms), 0, 365 * 86400000LL, "604800000", 1,
+	  "how long an undelivered durable message waits for a subscriber (0 = forever)" },
+	{ "topic_visibility_timeout_ms", CFG_MS, F(topic_visibility_timeout_ms), 100, 86400000LL,
+	  "300000", 1,
+	  "a durable:subscriber delivery unanswered this long is delivered again" },
 };
 const size_t cfg_table_len = sizeof cfg_table / sizeof cfg_table[0];
 
@@ -96,6 +117,129 @@ int cfg_parse_size(const char *s, int64_t *out)
 	return 0;
 }
 
+/* One key=value of a queue declaration: an integer within [min, max]. */
+static int queue_int(const char *q, const char *key, const char *v, int64_t min, int64_t max,
+		     int64_t *out, char *err, size_t errlen)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (end == v || *end || errno || n < min || n > max) {
+		snprintf(err, errlen, "queue %s: %s=%s is not an integer in [%lld, %lld]", q, key, v,
+			 (long long)min, (long long)max);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+int cfg_parse_queue(const char *value, struct cfg_queue *q, char *err, size_t errlen)
+{
+	char buf[1024], *save = NULL, *tok;
+	int64_t n;
+
+	if (strlen(value) >= sizeof buf) {
+		snprintf(err, errlen, "queue: declaration longer than %zu bytes", sizeof buf - 1);
+		return -1;
+	}
+	memcpy(buf, value, strlen(value) + 1);
+	memset(q, 0, sizeof *q);
+	q->max_retries = 3;
+	q->concurrency = 10;
+	q->backoff_ms = 1000;
+	q->visibility_timeout_ms = 300000;
+	tok = strtok_r(buf, " \t", &save);
+	if (!tok) {
+		snprintf(err, errlen, "queue: needs a name");
+		return -1;
+	}
+	for (const char *p = tok; *p; p++) {
+		if (!isalnum((unsigned char)*p) && !strchr("_-.:", *p)) {
+			snprintf(err, errlen, "queue: name '%s' may hold only letters, digits and _-.:",
+				 tok);
+			return -1;
+		}
+	}
+	if (strlen(tok) >= sizeof q->name) {
+		snprintf(err, errlen, "queue: name longer than %zu bytes", sizeof q->name - 1);
+		return -1;
+	}
+	memcpy(q->name, tok, strlen(tok) + 1);
+	while ((tok = strtok_r(NULL, " \t", &save))) {
+		char *v = strchr(tok, '=');
+		if (!v || v == tok || !v[1]) {
+			snprintf(err, errlen, "queue %s: '%s' is not key=value", q->name, tok);
+			return -1;
+		}
+		*v++ = '\0';
+		if (strcmp(tok, "max_retries") == 0) {
+			if (queue_int(q->name, tok, v, 1, 100, &n, err, errlen) < 0)
+				return -1;
+			q->max_retries = (int)n;
+		} else if (strcmp(tok, "concurrency") == 0) {
+			if (queue_int(q->name, tok, v, 1, 10000, &n, err, errlen) < 0)
+				return -1;
+			q->concurrency = (int)n;
+		} else if (strcmp(tok, "backoff_ms") == 0) {
+			if (queue_int(q->name, tok, v, 0, 86400000LL, &n, err, errlen) < 0)
+				return -1;
+			q->backoff_ms = n;
+		} else if (strcmp(tok, "visibility_timeout_ms") == 0) {
+			if (queue_int(q->name, tok, v, 100, 86400000LL, &n, err, errlen) < 0)
+				return -1;
+			q->visibility_timeout_ms = n;
+		} else if (strcmp(tok, "type") == 0) {
+			if (strcmp(v, "standard") && strcmp(v, "fifo")) {
+				snprintf(err, errlen, "queue %s: type=%s is not standard or fifo",
+					 q->name, v);
+				return -1;
+			}
+			q->fifo = strcmp(v, "fifo") == 0;
+		} else if (strcmp(tok, "group_field") == 0) {
+			if (strlen(v) >= sizeof q->group_field) {
+				snprintf(err, errlen, "queue %s: group_field longer than %zu bytes",
+					 q->name, sizeof q->group_field - 1);
+				return -1;
+			}
+			memcpy(q->group_field, v, strlen(v) + 1);
+		} else {
+			snprintf(err, errlen, "queue %s: unknown key '%s' (max_retries, concurrency, "
+				 "type, group_field, backoff_ms, visibility_timeout_ms)", q->name, tok);
+			return -1;
+		}
+	}
+	if (q->group_field[0] && !q->fifo) {
+		snprintf(err, errlen, "queue %s: group_field needs type=fifo", q->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* A queue declaration adds a queue, or replaces the one with the same name. */
+static int cfg_set_queue(struct cfg *c, const struct cfg_directive *d, const char *value,
+			 char *err, size_t errlen)
+{
+	struct cfg_queue q;
+	int i;
+
+	if (cfg_parse_queue(value, &q, err, errlen) < 0)
+		return -1;
+	for (i = 0; i < c->nqueues; i++)
+		if (strcmp(c->queues[i].name, q.name) == 0)
+			break;
+	if (i == c->nqueues) {
+		if (c->nqueues >= d->max) {
+			snprintf(err, errlen, "queue: more than %lld queues", (long long)d->max);
+			return -1;
+		}
+		c->nqueues++;
+	}
+	c->queues[i] = q;
+	return 0;
+}
+
 static const struct cfg_directive *cfg_find(const char *name)
 {
 	for (size_t i = 0; i < cfg_table_len; i++)
@@ -134,6 +278,8 @@ int cfg_set(struct cfg *c, const char *name, const char *value, char *err, size_
 		*(int *)field = l;
 		return 0;
 	}
+	case CFG_QUEUE:
+		return cfg_set_queue(c, d, value, err, errlen);
 	case CFG_INT:
 	case CFG_MS:
 		errno = 0;

@@ -10,10 +10,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One named queue for `action: enqueue` (directive `queue`, repeatable). */
+#define CFG_MAX_QUEUES 64
+struct cfg_queue {
+	char name[64];
+	int max_retries;		/* total attempts, as the reference's queue_configs */
+	int concurrency;		/* deliveries (or message groups) in flight at once */
+	int fifo;			/* 1 = type=fifo: one at a time (per group) */
+	char group_field[64];		/* fifo: data field naming the message group, "" = none */
+	int64_t backoff_ms;		/* retry n waits backoff_ms * 2^(n-1) */
+	int64_t visibility_timeout_ms;	/* unanswered this long = delivered again */
+};
+
 struct cfg {
 	char bind[64];
 	int worker_port;
 	int http_port;
+	int64_t http_timeout_ms;	/* whole HTTP trigger request, 504 beyond */
+	int64_t http_max_body;		/* 413 beyond */
+	int64_t http_max_header;	/* request line + headers */
+	char http_cors_origins[512];	/* "*" or a comma-separated list */
+	char http_cors_methods[256];	/* "*" or a comma-separated list */
 	int stream_port;
 	int brokers;			/* 0 = number of online CPUs */
 	char data_dir[256];
@@ -31,9 +48,18 @@ struct cfg {
 	char router_endpoint[256];	/* "" = ipc://<data_dir>/router.ipc */
 	char router_listen[256];	/* extra endpoint the router binds, "" = none */
 	int64_t store_map_size;
+	int log_trigger_queue;		/* log records waiting for log triggers */
+	struct cfg_queue queues[CFG_MAX_QUEUES];	/* "default" is always there */
+	int nqueues;
+	int64_t topic_retention_ms;	/* undelivered messages kept this long (0 = forever) */
+	int64_t topic_visibility_timeout_ms;	/* default for durable:subscriber */
 };
 
-enum cfg_type { CFG_INT, CFG_SIZE, CFG_MS, CFG_STRING, CFG_LOGLEVEL };
+/*
+ * CFG_QUEUE is a list: every occurrence adds one struct cfg_queue (a later
+ * one with the same name replaces the earlier); min/max bound the count.
+ */
+enum cfg_type { CFG_INT, CFG_SIZE, CFG_MS, CFG_STRING, CFG_LOGLEVEL, CFG_QUEUE };
 
 struct cfg_directive {
 	const char *name;
@@ -64,6 +90,12 @@ int cfg_set(struct cfg *c, const char *name, const char *value, char *err, size_
  * "file:line: message" in err.
  */
 int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen);
+
+/*
+ * Parse a queue declaration "NAME key=value ..." into q (defaults for keys
+ * not given). Returns 0, or -1 with a message in err.
+ */
+int cfg_parse_queue(const char *value, struct cfg_queue *q, char *err, size_t errlen);
 
 /* Parse a size with optional k/kb/m/mb/g/gb suffix (1024-based). */
 int cfg_parse_size(const char *s, int64_t *out);
