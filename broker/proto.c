@@ -1,5 +1,6 @@
 #include "proto.h"
 #include "ids.h"
+#include "json_scan.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -317,6 +318,125 @@ static void norm_reattach(json_object *in, struct proto_result *r)
 	finish(r, out);
 }
 
+static void forward_raw(struct proto_result *r, const char *raw, size_t len)
+{
+	r->body = malloc(len + 1);
+	if (!r->body) {
+		r->action = PROTO_DROP;
+		r->why = "out of memory";
+		return;
+	}
+	memcpy(r->body, raw, len);
+	r->body[len] = '\0';
+	r->body_len = len;
+	r->action = PROTO_FORWARD;
+}
+
+enum { K_TYPE, K_ID, K_FN, K_DATA, K_ACTION, K_ERROR, K_N };
+static const char *const hot_keys[K_N] = {
+	"type", "invocation_id", "function_id", "data", "action", "error",
+};
+
+/*
+ * The hot path: invokefunction and invocationresult are checked with the
+ * scanner and forwarded as the bytes they arrived as, so a payload of any
+ * size is never parsed into objects here. Returns 1 when handled, 0 when the
+ * message needs the general path (other types, or a legacy name to rewrite).
+ */
+static int proto_fast(const char *buf, size_t len, int max_depth, struct proto_result *r)
+{
+	struct json_span k[K_N];
+	char type[32], id[64], fn[256];
+	int rc = json_scan_object(buf, len, max_depth, hot_keys, k, K_N);
+
+	if (rc == JSON_SCAN_DEPTH) {
+		r->why = "JSON nested too deeply";
+		return 1;
+	}
+	if (rc != JSON_SCAN_OK)
+		return 0;	/* the general path says precisely what is wrong */
+	if (json_span_str(k[K_TYPE], type, sizeof type) < 0)
+		return 0;	/* the general path explains what is wrong */
+	int has_id = k[K_ID].p && json_span_kind(k[K_ID]) != 'n';
+	if (has_id && (json_span_str(k[K_ID], id, sizeof id) < 0 || !id_is_uuid(id)))
+		has_id = -1;
+
+	if (strcmp(type, "invocationresult") == 0) {
+		r->msg = PM_RESULT;
+		if (has_id != 1) {
+			r->why = "invocationresult without a UUID invocation_id";
+			return 1;
+		}
+		char ek = json_span_kind(k[K_ERROR]);
+		if (k[K_ERROR].p && ek != 'n' && ek != '{') {
+			r->why = "invocationresult: error must be an object";
+			return 1;
+		}
+		snprintf(r->key, sizeof r->key, "%s", id);
+		forward_raw(r, buf, len);
+		return 1;
+	}
+	if (strcmp(type, "invokefunction") != 0)
+		return 0;
+
+	r->msg = PM_INVOKE;
+	if (has_id < 0) {
+		r->why = "invokefunction: invocation_id is not a UUID";
+		return 1;
+	}
+	int is_void = 0;
+	char ak = json_span_kind(k[K_ACTION]);
+	if (k[K_ACTION].p && ak != 'n') {
+		static const char *const akeys[2] = { "type", "queue" };
+		struct json_span a[2];
+		char at[16] = "";
+		if (ak == '{')
+			json_scan_object(k[K_ACTION].p, k[K_ACTION].len, max_depth, akeys, a, 2);
+		if (ak == '{' && json_span_str(a[0], at, sizeof at) >= 0 && strcmp(at, "void") == 0) {
+			is_void = 1;
+		} else if (ak == '{' && strcmp(at, "enqueue") == 0) {
+			if (json_span_kind(a[1]) != '"') {
+				if (has_id)
+					reply_error(r, id, NULL, "enqueue_error",
+						    "action enqueue needs a queue name");
+				else
+					r->why = "enqueue action without a queue";
+				return 1;
+			}
+		} else {
+			if (has_id)
+				reply_error(r, id, NULL, "invalid_request",
+					    "action.type must be \"void\" or \"enqueue\"");
+			else
+				r->why = "invokefunction: unknown action";
+			return 1;
+		}
+	}
+	if (json_span_str(k[K_FN], fn, sizeof fn) <= 0) {
+		if (has_id && !is_void)
+			reply_error(r, id, NULL, "invalid_request",
+				    "invokefunction needs a function_id string");
+		else
+			r->why = "invokefunction without a function_id";
+		return 1;
+	}
+	if (strcmp(fn, "enqueue") == 0)
+		return 0;	/* legacy name: rewritten by the general path */
+	if (!k[K_DATA].p) {
+		if (has_id && !is_void)
+			reply_error(r, id, fn, "invalid_request",
+				    "invokefunction needs a data field (use {} for no input)");
+		else
+			r->why = "invokefunction without data";
+		return 1;
+	}
+	r->wants_reply = has_id && !is_void;
+	r->is_announce = strcmp(fn, "engine::workers::register") == 0;
+	snprintf(r->key, sizeof r->key, "%s", has_id ? id : "");
+	forward_raw(r, buf, len);
+	return 1;
+}
+
 void proto_normalize(const char *buf, size_t len, int max_depth, struct proto_result *r)
 {
 	json_tokener *tok;
@@ -330,6 +450,8 @@ void proto_normalize(const char *buf, size_t len, int max_depth, struct proto_re
 		;
 	if (i == len)
 		return;		/* empty frames are ignored, as the reference does */
+	if (proto_fast(buf, len, max_depth, r))
+		return;
 	/* json-c counts the outermost value as a level too: N levels need N + 1 */
 	tok = json_tokener_new_ex(max_depth + 1);
 	if (!tok) {

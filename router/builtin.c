@@ -67,6 +67,29 @@ static void bi_workers_register(struct router *r, struct worker *caller, json_ob
 	json_object_object_add(*result, "success", json_object_new_boolean(1));
 }
 
+static json_object *trigtype_obj(struct trigtype *tt);
+
+static json_object *worker_obj(struct worker *w)
+{
+	json_object *o = json_object_new_object();
+	add_str(o, "id", w->id);
+	add_str(o, "name", reg_worker_name(w));
+	copy_meta(o, w->meta, "description");
+	copy_meta(o, w->meta, "version");
+	add_str(o, "namespace", "default");
+	copy_meta(o, w->meta, "runtime");
+	copy_meta(o, w->meta, "os");
+	copy_meta(o, w->meta, "pid");
+	add_str(o, "status", "connected");
+	json_object_object_add(o, "function_count",
+			       json_object_new_int(lh_table_length(w->fns)));
+	json_object_object_add(o, "connected_at_ms", json_object_new_int64(w->connected_at_ms));
+	json_object_object_add(o, "active_invocations", json_object_new_int(w->inflight));
+	copy_meta(o, w->meta, "isolation");
+	add_str(o, "ip_address", w->ip);
+	return o;
+}
+
 static void bi_workers_list(struct router *r, struct worker *caller, json_object *data,
 			   json_object **result, json_object **error)
 {
@@ -74,28 +97,112 @@ static void bi_workers_list(struct router *r, struct worker *caller, json_object
 	struct lh_entry *e;
 
 	(void)caller; (void)data; (void)error;
-	lh_foreach(r->workers, e) {
-		struct worker *w = (struct worker *)lh_entry_v(e);
-		json_object *o = json_object_new_object();
-		add_str(o, "id", w->id);
-		add_str(o, "name", reg_worker_name(w));
-		copy_meta(o, w->meta, "description");
-		copy_meta(o, w->meta, "version");
-		add_str(o, "namespace", "default");
-		copy_meta(o, w->meta, "runtime");
-		copy_meta(o, w->meta, "os");
-		copy_meta(o, w->meta, "pid");
-		add_str(o, "status", "connected");
-		json_object_object_add(o, "function_count",
-				       json_object_new_int(lh_table_length(w->fns)));
-		json_object_object_add(o, "connected_at_ms", json_object_new_int64(w->connected_at_ms));
-		json_object_object_add(o, "active_invocations", json_object_new_int(w->inflight));
-		copy_meta(o, w->meta, "isolation");
-		add_str(o, "ip_address", w->ip);
-		json_object_array_add(arr, o);
-	}
+	lh_foreach(r->workers, e)
+		json_object_array_add(arr, worker_obj((struct worker *)lh_entry_v(e)));
 	*result = json_object_new_object();
 	json_object_object_add(*result, "workers", arr);
+}
+
+static json_object *binding_obj(const struct trigger *t)
+{
+	json_object *o = json_object_new_object();
+	add_str(o, "id", t->id);
+	add_str(o, "trigger_type", t->type);
+	add_str(o, "function_id", t->function_id);
+	add_str(o, "worker_name", t->owner ? reg_worker_name(t->owner) : "engine");
+	json_object_object_add(o, "config", json_object_get(t->config));
+	if (t->metadata)
+		json_object_object_add(o, "metadata", json_object_get(t->metadata));
+	add_str(o, "status", t->active_on ? "active" : "pending");
+	return o;
+}
+
+/* {name} (or {id}): one worker with the functions and bindings it holds. */
+static void bi_workers_info(struct router *r, struct worker *caller, json_object *data,
+			    json_object **result, json_object **error)
+{
+	const char *name = jstr(data, "name"), *id = jstr(data, "id");
+	struct worker *w = NULL;
+	struct lh_entry *e;
+
+	(void)caller;
+	lh_foreach(r->workers, e) {
+		struct worker *x = (struct worker *)lh_entry_v(e);
+		if ((id && strcmp(x->id, id) == 0) || (name && strcmp(reg_worker_name(x), name) == 0)) {
+			w = x;
+			break;
+		}
+	}
+	if (!w) {
+		*error = builtin_error("NOT_FOUND", "no connected worker with that name or id");
+		return;
+	}
+	*result = worker_obj(w);
+	json_object *fns = json_object_new_array(), *trigs = json_object_new_array();
+	lh_foreach(w->fns, e)
+		json_object_array_add(fns, json_object_new_string(((struct function *)lh_entry_v(e))->id));
+	lh_foreach(w->trigs, e)
+		json_object_array_add(trigs, binding_obj((struct trigger *)lh_entry_v(e)));
+	json_object_object_add(*result, "functions", fns);
+	json_object_object_add(*result, "triggers", trigs);
+}
+
+static json_object *function_obj(struct router *r, struct function *fn)
+{
+	json_object *o = json_object_new_object(), *v;
+	json_object *workers = json_object_new_array(), *trigs = json_object_new_array();
+	struct lh_entry *e;
+
+	add_str(o, "function_id", fn->id);
+	add_str(o, "namespace", "default");
+	add_str(o, "worker_name", fn->nprov ? reg_worker_name(fn->prov[0]) : "");
+	static const char *const keys[] = { "description", "request_format", "response_format",
+					    "metadata" };
+	for (size_t i = 0; i < 4; i++)
+		if ((v = jget(fn->def, keys[i])))
+			json_object_object_add(o, keys[i], json_object_get(v));
+	for (size_t i = 0; i < fn->nprov; i++)
+		json_object_array_add(workers, json_object_new_string(fn->prov[i]->id));
+	json_object_object_add(o, "workers", workers);
+	lh_foreach(r->triggers, e) {
+		struct trigger *t = (struct trigger *)lh_entry_v(e);
+		if (strcmp(t->function_id, fn->id) == 0)
+			json_object_array_add(trigs, binding_obj(t));
+	}
+	json_object_object_add(o, "triggers", trigs);
+	return o;
+}
+
+/* {function_id} → that function; {function_ids:[...]} (at most 32) → {functions:[...]}. */
+static void bi_functions_info(struct router *r, struct worker *caller, json_object *data,
+			      json_object **result, json_object **error)
+{
+	const char *id = jstr(data, "function_id");
+	json_object *ids = jget(data, "function_ids");
+	struct function *fn;
+
+	(void)caller;
+	if (id) {
+		if (!(fn = reg_function_find(r, id))) {
+			*error = builtin_error("NOT_FOUND", "no function with that id");
+			return;
+		}
+		*result = function_obj(r, fn);
+		return;
+	}
+	if (!ids || !json_object_is_type(ids, json_type_array) || json_object_array_length(ids) > 32) {
+		*error = builtin_error("invalid_request",
+				       "give function_id, or function_ids with at most 32 ids");
+		return;
+	}
+	json_object *arr = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(ids); i++) {
+		const char *x = json_object_get_string(json_object_array_get_idx(ids, i));
+		if (x && (fn = reg_function_find(r, x)))
+			json_object_array_add(arr, function_obj(r, fn));
+	}
+	*result = json_object_new_object();
+	json_object_object_add(*result, "functions", arr);
 }
 
 static void bi_functions_list(struct router *r, struct worker *caller, json_object *data,
@@ -155,17 +262,48 @@ static void bi_triggers_list(struct router *r, struct worker *caller, json_objec
 	struct lh_entry *e;
 
 	(void)caller; (void)data; (void)error;
-	lh_foreach(r->trigtypes, e) {
-		struct trigtype *tt = (struct trigtype *)lh_entry_v(e);
-		json_object *o = json_object_new_object();
-		add_str(o, "id", tt->id);
-		add_str(o, "namespace", "default");
-		add_str(o, "worker_name", tt->provider ? reg_worker_name(tt->provider) : "engine");
-		add_str(o, "description", tt->description);
-		json_object_array_add(arr, o);
-	}
+	lh_foreach(r->trigtypes, e)
+		json_object_array_add(arr, trigtype_obj((struct trigtype *)lh_entry_v(e)));
 	*result = json_object_new_object();
 	json_object_object_add(*result, "triggers", arr);
+}
+
+static json_object *trigtype_obj(struct trigtype *tt)
+{
+	json_object *o = json_object_new_object();
+	add_str(o, "id", tt->id);
+	add_str(o, "namespace", "default");
+	add_str(o, "worker_name", tt->provider ? reg_worker_name(tt->provider) : "engine");
+	add_str(o, "description", tt->description);
+	return o;
+}
+
+static void bi_triggers_info(struct router *r, struct worker *caller, json_object *data,
+			     json_object **result, json_object **error)
+{
+	const char *id = jstr(data, "id");
+	void *v;
+
+	(void)caller;
+	if (!id || !lh_table_lookup_ex(r->trigtypes, id, &v)) {
+		*error = builtin_error("NOT_FOUND", "no trigger type with that id");
+		return;
+	}
+	*result = trigtype_obj(v);
+}
+
+static void bi_registered_triggers_info(struct router *r, struct worker *caller, json_object *data,
+					json_object **result, json_object **error)
+{
+	const char *id = jstr(data, "id");
+	void *v;
+
+	(void)caller;
+	if (!id || !lh_table_lookup_ex(r->triggers, id, &v)) {
+		*error = builtin_error("NOT_FOUND", "no registered trigger with that id");
+		return;
+	}
+	*result = binding_obj(v);
 }
 
 static void bi_registered_triggers_list(struct router *r, struct worker *caller, json_object *data,
@@ -180,16 +318,7 @@ static void bi_registered_triggers_list(struct router *r, struct worker *caller,
 		struct trigger *t = (struct trigger *)lh_entry_v(e);
 		if (type && strcmp(type, t->type) != 0)
 			continue;
-		json_object *o = json_object_new_object();
-		add_str(o, "id", t->id);
-		add_str(o, "trigger_type", t->type);
-		add_str(o, "function_id", t->function_id);
-		add_str(o, "worker_name", t->owner ? reg_worker_name(t->owner) : "engine");
-		json_object_object_add(o, "config", json_object_get(t->config));
-		if (t->metadata)
-			json_object_object_add(o, "metadata", json_object_get(t->metadata));
-		add_str(o, "status", t->active_on ? "active" : "pending");
-		json_object_array_add(arr, o);
+		json_object_array_add(arr, binding_obj(t));
 	}
 	*result = json_object_new_object();
 	json_object_object_add(*result, "registered_triggers", arr);
@@ -234,6 +363,10 @@ void builtin_init(void)
 	builtin_add("engine::functions::list", bi_functions_list);
 	builtin_add("engine::triggers::list", bi_triggers_list);
 	builtin_add("engine::registered-triggers::list", bi_registered_triggers_list);
+	builtin_add("engine::workers::info", bi_workers_info);
+	builtin_add("engine::functions::info", bi_functions_info);
+	builtin_add("engine::triggers::info", bi_triggers_info);
+	builtin_add("engine::registered-triggers::info", bi_registered_triggers_info);
 	builtin_add("engine::log::trace", bi_log_trace);
 	builtin_add("engine::log::debug", bi_log_debug);
 	builtin_add("engine::log::info", bi_log_info);

@@ -1,5 +1,6 @@
 #include "inv.h"
 #include "builtin.h"
+#include "json_scan.h"
 #include "log.h"
 #include "reg.h"
 
@@ -95,42 +96,118 @@ static void inv_on_timeout(evutil_socket_t fd, short what, void *arg)
 	inv_unlink(r, iv);
 }
 
-/* The target message: always with an invocation id, never with an action. */
-static void send_invoke(struct router *r, struct inv *iv, json_object *data, json_object *msg)
-{
-	json_object *o = json_object_new_object();
-	json_object *v;
+/* What the target is sent, as raw JSON spans (p NULL = absent). */
+struct inv_payload {
+	struct json_span data, metadata, traceparent, baggage;
+};
 
-	json_object_object_add(o, "type", json_object_new_string("invokefunction"));
-	json_object_object_add(o, "invocation_id", json_object_new_string(iv->id));
-	json_object_object_add(o, "function_id", json_object_new_string(iv->function_id));
-	json_object_object_add(o, "data", data ? json_object_get(data) : NULL);
-	if (msg) {
-		if (json_object_object_get_ex(msg, "metadata", &v))
-			json_object_object_add(o, "metadata", json_object_get(v));
-		if (json_object_object_get_ex(msg, "traceparent", &v))
-			json_object_object_add(o, "traceparent", json_object_get(v));
-		if (json_object_object_get_ex(msg, "baggage", &v))
-			json_object_object_add(o, "baggage", json_object_get(v));
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static int buf_add(struct buf *b, const void *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p)
+			return -1;
+		b->p = p;
+		b->cap = cap;
 	}
-	router_send_json(r, iv->target, o);
-	json_object_put(o);
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
 }
 
-void inv_start(struct router *r, struct worker *caller, const char *caller_id, int want_reply,
-	       const char *function_id, json_object *data, json_object *msg,
-	       inv_done_fn done, void *done_arg)
+static int buf_str(struct buf *b, const char *s)
+{
+	return buf_add(b, s, strlen(s));
+}
+
+/*
+ * The target message: always with an invocation id, never with an action.
+ * The payload is spliced in as bytes; for worker callers the reference adds
+ * _caller_worker_id to object payloads, which we append as the object's last
+ * member so that it wins over a member of the same name (JSON.parse keeps
+ * the last).
+ */
+static void send_invoke(struct router *r, struct inv *iv, const struct inv_payload *pl)
+{
+	struct buf b = { 0 };
+	char esc[600];
+	int ok = 1;
+
+	ok &= buf_str(&b, "{\"type\":\"invokefunction\",\"invocation_id\":\"") == 0;
+	ok &= buf_str(&b, iv->id) == 0;
+	ok &= buf_str(&b, "\",\"function_id\":") == 0;
+	size_t el = json_escape(iv->function_id, esc, sizeof esc);
+	ok &= el && buf_add(&b, esc, el) == 0;
+	ok &= buf_str(&b, ",\"data\":") == 0;
+	if (!pl->data.p) {
+		ok &= buf_str(&b, "null") == 0;
+	} else if (iv->caller && json_span_kind(pl->data) == '{') {
+		const char *d = pl->data.p;
+		size_t dl = pl->data.len, i = 1;
+		while (i < dl && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r'))
+			i++;
+		int empty = d[i] == '}';
+		ok &= buf_add(&b, d, dl - 1) == 0;	/* all but the closing brace */
+		ok &= buf_str(&b, empty ? "\"_caller_worker_id\":\"" : ",\"_caller_worker_id\":\"") == 0;
+		ok &= buf_str(&b, iv->caller->id) == 0;
+		ok &= buf_str(&b, "\"}") == 0;
+	} else {
+		ok &= buf_add(&b, pl->data.p, pl->data.len) == 0;
+	}
+	if (pl->metadata.p && json_span_kind(pl->metadata) != 'n') {
+		ok &= buf_str(&b, ",\"metadata\":") == 0;
+		ok &= buf_add(&b, pl->metadata.p, pl->metadata.len) == 0;
+	}
+	if (pl->traceparent.p && json_span_kind(pl->traceparent) != 'n') {
+		ok &= buf_str(&b, ",\"traceparent\":") == 0;
+		ok &= buf_add(&b, pl->traceparent.p, pl->traceparent.len) == 0;
+	}
+	if (pl->baggage.p && json_span_kind(pl->baggage) != 'n') {
+		ok &= buf_str(&b, ",\"baggage\":") == 0;
+		ok &= buf_add(&b, pl->baggage.p, pl->baggage.len) == 0;
+	}
+	ok &= buf_str(&b, "}") == 0;
+	if (ok)
+		router_send(r, iv->target, b.p, b.len);
+	else
+		log_error("invocation %s: out of memory building the message", iv->id);
+	free(b.p);
+}
+
+/*
+ * The routing decision, for every kind of caller: built-in, or the least
+ * loaded replica of a worker function, or function_not_found.
+ */
+static void inv_route(struct router *r, struct worker *caller, const char *caller_id, int want_reply,
+		      const char *function_id, const struct inv_payload *pl,
+		      inv_done_fn done, void *done_arg)
 {
 	struct function *fn;
 	struct worker *target;
-	json_object *result = NULL, *error = NULL;
 	struct inv *iv;
 	char m[512];
 
-	if (!function_id)
-		return;
-	if (builtin_call(r, caller, function_id, data, &result, &error)) {
+	if (builtin_call(r, caller, function_id, NULL, NULL, NULL)) {
+		json_object *result = NULL, *error = NULL, *data = NULL;
+		if (pl->data.p) {
+			json_tokener *tok = json_tokener_new_ex(r->cfg->max_json_depth + 2);
+			if (tok) {
+				data = json_tokener_parse_ex(tok, pl->data.p, (int)pl->data.len);
+				json_tokener_free(tok);
+			}
+		}
+		builtin_call(r, caller, function_id, data, &result, &error);
 		complete(r, caller, caller_id, want_reply, done, done_arg, function_id, result, error);
+		json_object_put(data);
 		json_object_put(result);
 		json_object_put(error);
 		return;
@@ -161,8 +238,6 @@ void inv_start(struct router *r, struct worker *caller, const char *caller_id, i
 	iv->want_reply = want_reply || done;
 	iv->done = done;
 	iv->done_arg = done_arg;
-	if (caller && data && json_object_is_type(data, json_type_object))
-		json_object_object_add(data, "_caller_worker_id", json_object_new_string(caller->id));
 	if (hmap_put(&r->invs, iv->id, iv) < 0 || hmap_put(&target->inv_in, iv->id, iv) < 0 ||
 	    (caller && hmap_put(&caller->inv_out, iv->id, iv) < 0)) {
 		hmap_del(&r->invs, iv->id);
@@ -179,17 +254,91 @@ void inv_start(struct router *r, struct worker *caller, const char *caller_id, i
 		if (iv->timer)
 			evtimer_add(iv->timer, r->inv_timeout);
 	}
-	send_invoke(r, iv, data, msg);
+	send_invoke(r, iv, pl);
 }
 
-void inv_on_result(struct router *r, struct worker *w, json_object *msg,
-		   const char *raw, size_t raw_len)
+static struct json_span json_span_of(json_object *o)
 {
-	json_object *idv, *res = NULL, *err = NULL;
-	struct inv *iv;
+	struct json_span s = { NULL, 0 };
+	if (o)
+		s.p = json_object_to_json_string_length(o, JSON_FLAGS, &s.len);
+	return s;
+}
 
-	if (!json_object_object_get_ex(msg, "invocation_id", &idv) ||
-	    !(iv = hmap_get(&r->invs, json_object_get_string(idv)))) {
+void inv_start(struct router *r, struct worker *caller, const char *caller_id, int want_reply,
+	       const char *function_id, json_object *data, json_object *msg,
+	       inv_done_fn done, void *done_arg)
+{
+	struct inv_payload pl;
+	json_object *v;
+
+	if (!function_id)
+		return;
+	memset(&pl, 0, sizeof pl);
+	pl.data = json_span_of(data);
+	if (msg && json_object_object_get_ex(msg, "metadata", &v))
+		pl.metadata = json_span_of(v);
+	if (msg && json_object_object_get_ex(msg, "traceparent", &v))
+		pl.traceparent = json_span_of(v);
+	if (msg && json_object_object_get_ex(msg, "baggage", &v))
+		pl.baggage = json_span_of(v);
+	inv_route(r, caller, caller_id, want_reply, function_id, &pl, done, done_arg);
+}
+
+enum { R_TYPE, R_ID, R_FN, R_DATA, R_ACTION, R_META, R_TRACE, R_BAGGAGE, R_N };
+static const char *const raw_keys[R_N] = {
+	"type", "invocation_id", "function_id", "data", "action", "metadata", "traceparent", "baggage",
+};
+
+static void inv_result(struct router *r, struct worker *w, const char *id,
+		       const char *raw, size_t raw_len);
+
+int inv_on_raw(struct router *r, struct worker *w, const char *body, size_t len)
+{
+	struct json_span k[R_N];
+	char type[32], id[64] = "", fn[256], at[16] = "";
+	struct inv_payload pl;
+
+	if (json_scan_object(body, len, r->cfg->max_json_depth + 2, raw_keys, k, R_N) != JSON_SCAN_OK ||
+	    json_span_str(k[R_TYPE], type, sizeof type) < 0)
+		return 0;
+	if (k[R_ID].p && json_span_kind(k[R_ID]) == '"' && json_span_str(k[R_ID], id, sizeof id) < 0)
+		return 0;
+	if (strcmp(type, "invocationresult") == 0) {
+		inv_result(r, w, id, body, len);
+		return 1;
+	}
+	if (strcmp(type, "invokefunction") != 0 || json_span_str(k[R_FN], fn, sizeof fn) <= 0)
+		return 0;
+	if (json_span_kind(k[R_ACTION]) == '{') {
+		static const char *const akeys[1] = { "type" };
+		struct json_span a[1];
+		json_scan_object(k[R_ACTION].p, k[R_ACTION].len, r->cfg->max_json_depth, akeys, a, 1);
+		json_span_str(a[0], at, sizeof at);
+		if (strcmp(at, "void") != 0)
+			return 0;	/* enqueue and future actions take the general path */
+	}
+	pl.data = k[R_DATA];
+	if (json_span_kind(pl.data) == 'n')
+		pl.data.p = NULL;
+	pl.metadata = k[R_META];
+	pl.traceparent = k[R_TRACE];
+	pl.baggage = k[R_BAGGAGE];
+	inv_route(r, w, id[0] ? id : NULL, id[0] && !at[0], fn, &pl, NULL, NULL);
+	return 1;
+}
+
+/*
+ * A result from w for invocation id. When the caller used the same id, the
+ * target's bytes go to it unchanged; only the other cases parse them.
+ */
+static void inv_result(struct router *r, struct worker *w, const char *id,
+		       const char *raw, size_t raw_len)
+{
+	struct inv *iv = id[0] ? hmap_get(&r->invs, id) : NULL;
+	json_object *msg, *res = NULL, *err = NULL;
+
+	if (!iv) {
 		log_debug("worker %s: result for an unknown or finished invocation", w->id);
 		return;
 	}
@@ -198,22 +347,41 @@ void inv_on_result(struct router *r, struct worker *w, json_object *msg,
 			 w->id, iv->id);
 		return;
 	}
-	json_object_object_get_ex(msg, "error", &err);
-	if (err && json_object_is_type(err, json_type_null))
-		err = NULL;
-	json_object_object_get_ex(msg, "result", &res);
-	if (iv->done) {
-		iv->done(r, iv->done_arg, err ? NULL : res, err);
-	} else if (iv->want_reply && iv->caller) {
-		if (strcmp(iv->caller_id, iv->id) == 0) {
-			/* same id end to end: hand the target's bytes on as they are */
-			router_send_result(r, iv->caller, iv->caller_id, raw, raw_len);
-		} else {
-			complete(r, iv->caller, iv->caller_id, 1, NULL, NULL, iv->function_id,
-				 res, err);
-		}
+	if (!iv->done && iv->want_reply && iv->caller && strcmp(iv->caller_id, iv->id) == 0) {
+		/* same id end to end: hand the target's bytes on as they are */
+		router_send_result(r, iv->caller, iv->caller_id, raw, raw_len);
+		inv_unlink(r, iv);
+		return;
 	}
+	if (!iv->done && !(iv->want_reply && iv->caller)) {
+		inv_unlink(r, iv);	/* nobody waits for it */
+		return;
+	}
+	json_tokener *tok = json_tokener_new_ex(r->cfg->max_json_depth + 2);
+	msg = tok ? json_tokener_parse_ex(tok, raw, (int)raw_len) : NULL;
+	if (tok)
+		json_tokener_free(tok);
+	if (msg) {
+		json_object_object_get_ex(msg, "error", &err);
+		if (err && json_object_is_type(err, json_type_null))
+			err = NULL;
+		json_object_object_get_ex(msg, "result", &res);
+	}
+	if (iv->done)
+		iv->done(r, iv->done_arg, err ? NULL : res, err);
+	else
+		complete(r, iv->caller, iv->caller_id, 1, NULL, NULL, iv->function_id, res, err);
+	json_object_put(msg);
 	inv_unlink(r, iv);
+}
+
+void inv_on_result(struct router *r, struct worker *w, json_object *msg,
+		   const char *raw, size_t raw_len)
+{
+	json_object *idv;
+	const char *id = json_object_object_get_ex(msg, "invocation_id", &idv) ?
+		json_object_get_string(idv) : "";
+	inv_result(r, w, id ? id : "", raw, raw_len);
 }
 
 /* Take every inv out of m's current contents (deletions reshuffle an hmap). */

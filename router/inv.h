@@ -34,6 +34,14 @@ void inv_start(struct router *r, struct worker *caller, const char *caller_id, i
 	       const char *function_id, json_object *data, json_object *msg,
 	       inv_done_fn done, void *done_arg);
 
+/*
+ * The hot path: body is an invokefunction or invocationresult from worker w
+ * as the broker forwarded it (already validated there). Handles it from the
+ * raw bytes, without building JSON objects for the payload, and returns 1;
+ * returns 0 for any other message (the caller parses it).
+ */
+int inv_on_raw(struct router *r, struct worker *w, const char *body, size_t len);
+
 /* An invocationresult from worker w. */
 void inv_on_result(struct router *r, struct worker *w, json_object *msg,
 		   const char *raw, size_t raw_len);

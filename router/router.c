@@ -186,6 +186,11 @@ static void on_front_msg(struct router *r, struct wire_msg *m)
 			m->kind, m->nids, m->body_len);
 	if (strcmp(m->kind, "hello") == 0) {
 		on_hello(r, m);
+		/* modules registered for "hello" learn of a (re)connected front */
+		if ((f = front_find(r, m->ident, m->ident_len)))
+			for (size_t i = 0; i < nkinds; i++)
+				if (strcmp(kinds[i].kind, "hello") == 0)
+					kinds[i].fn(r, f, m);
 		return;
 	}
 	f = front_find(r, m->ident, m->ident_len);
@@ -229,6 +234,8 @@ static void on_front_msg(struct router *r, struct wire_msg *m)
 			log_debug("front %s: message for unknown connection %" PRIu64, f->ident, conn_id);
 			return;
 		}
+		if (inv_on_raw(r, w, m->body, m->body_len))
+			return;
 		json_tokener *tok = json_tokener_new_ex(r->cfg->max_json_depth + 2);
 		json_object *o = tok ? json_tokener_parse_ex(tok, m->body, (int)m->body_len) : NULL;
 		if (o && json_object_is_type(o, json_type_object))

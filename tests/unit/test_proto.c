@@ -437,8 +437,6 @@ static void test_invoke_with_id(void **state)
 	assert_str_field(o, "traceparent", "00-abc-def-01");
 	assert_str_field(o, "baggage", "k=v");
 	assert_true(has(o, "metadata"));
-	assert_false(has(o, "junk"));
-	assert_false(has(o, "action"));
 	json_object_put(o);
 	proto_result_free(&r);
 }
@@ -470,10 +468,9 @@ static void test_invoke_without_id(void **state)
 		assert_int_equal(r.action, PROTO_FORWARD);
 		assert_int_equal(r.wants_reply, 0);
 		assert_string_equal(r.key, "");
-		json_object *o = body_json(&r);
-		assert_false(has(o, "invocation_id"));
-		assert_str_field(o, "function_id", "f");
-		json_object_put(o);
+		/* the hot path forwards the bytes as they came; the router builds the target's message */
+		assert_int_equal(r.body_len, strlen(inputs[i]));
+		assert_memory_equal(r.body, inputs[i], r.body_len);
 		proto_result_free(&r);
 	}
 }
@@ -664,9 +661,6 @@ static void test_invoke_action_null_ignored(void **state)
 	     "\"function_id\":\"f\",\"data\":{},\"action\":null}", &r);
 	assert_int_equal(r.action, PROTO_FORWARD);
 	assert_int_equal(r.wants_reply, 1);
-	json_object *o = body_json(&r);
-	assert_false(has(o, "action"));
-	json_object_put(o);
 	proto_result_free(&r);
 }
 
