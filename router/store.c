@@ -213,7 +213,7 @@ int store_del_prefix(struct store *s, const char *db, const void *prefix, size_t
 	if (mdb_cursor_open(s->wtxn, dbi, &cur))
 		return -1;
 	rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
-	while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
+	while (rc == 0 && k.mv_size >= plen && (plen == 0 || memcmp(k.mv_data, prefix, plen) == 0)) {
 		if (mdb_cursor_del(cur, 0))
 			break;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
@@ -289,7 +289,7 @@ int store_foreach(struct store *s, const char *db, const void *prefix, size_t pl
 		return -1;
 	}
 	rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
-	while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
+	while (rc == 0 && k.mv_size >= plen && (plen == 0 || memcmp(k.mv_data, prefix, plen) == 0)) {
 		if (fn(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size))
 			break;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
