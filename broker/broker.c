@@ -1,5 +1,6 @@
 #include "broker.h"
 #include "conn.h"
+#include "http_front.h"
 #include "log.h"
 #include "wire.h"
 #include "zsock.h"
@@ -124,6 +125,8 @@ static void broker_on_router_msg(struct broker *b, struct wire_msg *m)
 				conn_close(c, (uint16_t)code, reason);
 			}
 		json_object_put(o);
+	} else if (http_front_on_router(b->http, m)) {
+		/* routes and HTTP answers */
 	} else if (strcmp(m->kind, "welcome") == 0 || strcmp(m->kind, "hb") == 0 ||
 		   strcmp(m->kind, "resync") == 0) {
 		broker_on_epoch(b, m->body, m->body_len);
@@ -215,6 +218,7 @@ static void broker_on_signal(evutil_socket_t sig, short what, void *arg)
 		evconnlistener_free(b->listener);
 		b->listener = NULL;
 	}
+	http_front_stop(b->http);
 	b->stop_timer = evtimer_new(b->base, broker_on_stop_timer, b);
 	evtimer_add(b->stop_timer, &tv);
 	if (lh_table_length(b->conns) == 0) {
@@ -257,7 +261,7 @@ static void conn_table_free(struct lh_entry *e)
 	(void)e;	/* connections are freed by conn_free */
 }
 
-int broker_main(const struct cfg *cfg, int listen_fd, int index)
+int broker_main(const struct cfg *cfg, const struct broker_fds *fds, int index)
 {
 	struct broker b;
 	struct timeval hb = { HB_INTERVAL_MS / 1000, (HB_INTERVAL_MS % 1000) * 1000 };
@@ -277,9 +281,14 @@ int broker_main(const struct cfg *cfg, int listen_fd, int index)
 	}
 	b.zw = zsock_watch(b.base, b.zsock, broker_on_zmq, &b);
 	b.listener = evconnlistener_new(b.base, broker_on_accept, &b,
-					LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd);
+					LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+					fds->worker_fd);
 	if (!b.listener) {
 		log_error("cannot listen: %s", strerror(errno));
+		rc = EX_CONFIG;
+		goto out;
+	}
+	if (fds->http_fd >= 0 && !(b.http = http_front_new(&b, fds->http_fd))) {
 		rc = EX_CONFIG;
 		goto out;
 	}
@@ -303,6 +312,7 @@ out:
 	}
 	if (b.listener)
 		evconnlistener_free(b.listener);
+	http_front_free(&b.http);
 	if (b.hb_timer)
 		event_free(b.hb_timer);
 	if (b.stop_timer)

@@ -11,6 +11,7 @@
 #include "cfg.h"
 
 struct conn;
+struct http_front;
 struct lh_table;
 
 struct broker {
@@ -30,13 +31,21 @@ struct broker {
 	struct event *sig_term, *sig_int;
 	int stopping;
 	unsigned long dropped_to_router;
+	struct http_front *http;	/* HTTP triggers (broker/http_front.c), NULL when off */
+};
+
+/* Listening sockets a broker inherits from the master (or binds alone). */
+struct broker_fds {
+	int worker_fd;		/* worker WebSockets */
+	int http_fd;		/* HTTP triggers, -1 when http_port is 0 */
 };
 
 /*
- * Run a broker on listen_fd until SIGTERM. index: its slot under a master,
- * -1 for a broker started alone. Returns the process exit code.
+ * Run a broker on the inherited sockets until SIGTERM (it owns and closes
+ * them). index: its slot under a master, -1 for a broker started alone.
+ * Returns the process exit code.
  */
-int broker_main(const struct cfg *cfg, int listen_fd, int index);
+int broker_main(const struct cfg *cfg, const struct broker_fds *fds, int index);
 
 /*
  * Send one message to the router about connection id. Returns 0, or -1 when

@@ -115,8 +115,10 @@ int main(int argc, char **argv)
 		return EXIT_STARTUP;
 	if (strcmp(role, "router") == 0)
 		return router_main(&cfg) == 0 ? EXIT_OK : EXIT_STARTUP;
-	int fd = master_listen(&cfg, cfg.worker_port);
-	if (fd < 0)
+	struct broker_fds fds = { master_listen(&cfg, cfg.worker_port), -1 };
+	if (fds.worker_fd < 0)
 		return EXIT_STARTUP;
-	return broker_main(&cfg, fd, -1) == 0 ? EXIT_OK : EXIT_STARTUP;
+	if (cfg.http_port && (fds.http_fd = master_listen_http(&cfg)) < 0)
+		return EXIT_STARTUP;
+	return broker_main(&cfg, &fds, -1) == 0 ? EXIT_OK : EXIT_STARTUP;
 }

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,9 +158,23 @@ fail:
 	return -1;
 }
 
+/*
+ * The HTTP trigger socket: TCP_NODELAY on the listener is inherited by every
+ * accepted connection on Linux, so no broker pays a setsockopt per request.
+ */
+int master_listen_http(const struct cfg *cfg)
+{
+	int one = 1, fd = master_listen(cfg, cfg->http_port);
+
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
 static pid_t master_pid;
 
-static void child_spawn(struct cfg *cfg, struct child *c, int worker_fd, const sigset_t *oldmask)
+static void child_spawn(struct cfg *cfg, struct child *c, const struct broker_fds *fds,
+			const sigset_t *oldmask)
 {
 	char title[64];
 	pid_t pid;
@@ -190,7 +205,9 @@ static void child_spawn(struct cfg *cfg, struct child *c, int worker_fd, const s
 	signal(SIGCHLD, SIG_DFL);
 	int rc;
 	if (c->role == ROLE_ROUTER) {
-		close(worker_fd);
+		close(fds->worker_fd);
+		if (fds->http_fd >= 0)
+			close(fds->http_fd);
 		proctitle_set("trine: router");
 		log_set_role("router");
 		rc = router_main(cfg);
@@ -199,7 +216,7 @@ static void child_spawn(struct cfg *cfg, struct child *c, int worker_fd, const s
 		proctitle_set(title);
 		snprintf(title, sizeof title, "broker%d", c->index);
 		log_set_role(title);
-		rc = broker_main(cfg, worker_fd, c->index);
+		rc = broker_main(cfg, fds, c->index);
 	}
 	/* exit, not _exit: LeakSanitizer checks at exit in sanitizer builds */
 	exit(rc);
@@ -224,7 +241,7 @@ int master_run(struct cfg *cfg)
 	struct child *kids;
 	size_t nkids, running;
 	int nbrokers = cfg->brokers;
-	int worker_fd;
+	struct broker_fds fds = { -1, -1 };
 	sigset_t set, oldmask;
 	int stopping = 0, exit_code = EXIT_OK;
 	int64_t stop_deadline = 0;
@@ -237,9 +254,13 @@ int master_run(struct cfg *cfg)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		nbrokers = n > 0 ? (int)n : 1;
 	}
-	worker_fd = master_listen(cfg, cfg->worker_port);
-	if (worker_fd < 0)
+	fds.worker_fd = master_listen(cfg, cfg->worker_port);
+	if (fds.worker_fd < 0)
 		return EXIT_STARTUP;
+	if (cfg->http_port && (fds.http_fd = master_listen_http(cfg)) < 0) {
+		close(fds.worker_fd);
+		return EXIT_STARTUP;
+	}
 
 	nkids = (size_t)nbrokers + 1;
 	kids = calloc(nkids, sizeof *kids);
@@ -265,7 +286,7 @@ int master_run(struct cfg *cfg)
 		 cfg->worker_port, nbrokers, cfg->data_dir);
 	for (size_t i = 0; i < nkids; i++) {
 		kids[i].backoff_ms = BACKOFF_MIN_MS;
-		child_spawn(cfg, &kids[i], worker_fd, &oldmask);
+		child_spawn(cfg, &kids[i], &fds, &oldmask);
 	}
 
 	for (;;) {
@@ -346,7 +367,7 @@ int master_run(struct cfg *cfg)
 			struct child *c = &kids[i];
 			if (!stopping && !c->pid && c->respawn_at_ms && c->respawn_at_ms <= now) {
 				c->restarts++;
-				child_spawn(cfg, c, worker_fd, &oldmask);
+				child_spawn(cfg, c, &fds, &oldmask);
 			}
 			running += c->pid != 0;
 		}
@@ -373,7 +394,9 @@ int master_run(struct cfg *cfg)
 			break;
 		}
 	}
-	close(worker_fd);
+	close(fds.worker_fd);
+	if (fds.http_fd >= 0)
+		close(fds.http_fd);
 	free(kids);
 	log_info("stopped (exit %d)", exit_code);
 	return exit_code;

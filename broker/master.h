@@ -25,6 +25,9 @@ int master_prepare(struct cfg *cfg);
 /* Bind a TCP listening socket on cfg->bind:port. Returns the fd or -1 (logged). */
 int master_listen(const struct cfg *cfg, int port);
 
+/* master_listen on http_port, with TCP_NODELAY for every accepted connection. */
+int master_listen_http(const struct cfg *cfg);
+
 /* Run the whole engine. Returns the process exit code. */
 int master_run(struct cfg *cfg);
 

@@ -6,13 +6,16 @@
  */
 #include "router.h"
 #include "topics.h"
+#include "httptrig.h"
 
 void router_modules_init(struct router *r)
 {
 	topics_init(r);
+	httptrig_init(r);
 }
 
 void router_modules_free(struct router *r)
 {
+	httptrig_free(r);
 	topics_free(r);
 }

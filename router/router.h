@@ -103,7 +103,9 @@ int router_main(const struct cfg *cfg);
 struct wire_msg;
 /*
  * Handler for a front message kind that the core does not know (e.g. "http"
- * from brokers): modules register theirs in their init function.
+ * from brokers): modules register theirs in their init function. "hello"
+ * handlers run after the core's own (a front connected or reconnected), so
+ * a module can send that front its state.
  */
 typedef void (*router_kind_fn)(struct router *r, struct front *f, struct wire_msg *m);
 void router_on_kind(const char *kind, router_kind_fn fn);
