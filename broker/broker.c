@@ -66,7 +66,7 @@ void broker_conn_gone(struct broker *b, struct conn *c)
  * lost with the old router) and replay every live connection's registrations
  * so that workers keep working without reconnecting.
  */
-static void broker_on_epoch(struct broker *b, const char *body, size_t len)
+static void broker_on_epoch(struct broker *b, const char *body, size_t len, int force)
 {
 	char buf[32];
 	uint64_t epoch;
@@ -77,14 +77,18 @@ static void broker_on_epoch(struct broker *b, const char *body, size_t len)
 	memcpy(buf, body, len);
 	buf[len] = '\0';
 	epoch = strtoull(buf, NULL, 10);
-	if (epoch == 0 || epoch == b->router_epoch)
+	if (epoch == 0 || (epoch == b->router_epoch && !force))
 		return;
-	if (b->router_epoch == 0) {
+	if (b->router_epoch == 0 && !force) {
 		b->router_epoch = epoch;
 		return;
 	}
-	log_warn("router restarted (epoch %llu): replaying %d connections",
-		 (unsigned long long)epoch, lh_table_length(b->conns));
+	if (epoch != b->router_epoch)
+		log_warn("router restarted (epoch %llu): replaying %d connections",
+			 (unsigned long long)epoch, lh_table_length(b->conns));
+	else
+		log_warn("the router had given us up (missed heartbeats?): replaying %d connections",
+			 lh_table_length(b->conns));
 	b->router_epoch = epoch;
 	broker_send_hello(b);
 	lh_foreach_safe(b->conns, e, tmp) {
@@ -127,9 +131,11 @@ static void broker_on_router_msg(struct broker *b, struct wire_msg *m)
 		json_object_put(o);
 	} else if (http_front_on_router(b->http, m)) {
 		/* routes and HTTP answers */
-	} else if (strcmp(m->kind, "welcome") == 0 || strcmp(m->kind, "hb") == 0 ||
-		   strcmp(m->kind, "resync") == 0) {
-		broker_on_epoch(b, m->body, m->body_len);
+	} else if (strcmp(m->kind, "welcome") == 0 || strcmp(m->kind, "hb") == 0) {
+		broker_on_epoch(b, m->body, m->body_len, 0);
+	} else if (strcmp(m->kind, "resync") == 0) {
+		/* the router does not know us (restarted, or it declared us dead) */
+		broker_on_epoch(b, m->body, m->body_len, 1);
 	} else {
 		log_warn("router link: unknown message kind '%s'", m->kind);
 	}

@@ -195,11 +195,23 @@ static void on_front_msg(struct router *r, struct wire_msg *m)
 	}
 	f = front_find(r, m->ident, m->ident_len);
 	if (!f) {
-		/* we restarted and this front has not said hello to us: ask it to replay */
-		if (wire_send(r->zsock, m->ident, m->ident_len, "resync", NULL, 0, r->epoch_str,
-			      strlen(r->epoch_str), NULL, 0) < 0)
-			log_debug("resync: %s", zmq_strerror(errno));
-		zsock_kick(r->zw);
+		/*
+		 * We restarted, or declared this front dead, and it has not said
+		 * hello since: ask it to replay. Its messages queued before the
+		 * replay all land here, so ask at most once a second.
+		 */
+		int64_t now = mono_ms();
+		if (now - r->last_resync_ms >= 1000 || m->ident_len != r->last_resync_len ||
+		    memcmp(m->ident, r->last_resync_ident, m->ident_len) != 0) {
+			r->last_resync_ms = now;
+			r->last_resync_len = m->ident_len < sizeof r->last_resync_ident ?
+				m->ident_len : sizeof r->last_resync_ident;
+			memcpy(r->last_resync_ident, m->ident, r->last_resync_len);
+			if (wire_send(r->zsock, m->ident, m->ident_len, "resync", NULL, 0, r->epoch_str,
+				      strlen(r->epoch_str), NULL, 0) < 0)
+				log_debug("resync: %s", zmq_strerror(errno));
+			zsock_kick(r->zw);
+		}
 		return;
 	}
 	f->last_seen_ms = mono_ms();
@@ -333,7 +345,6 @@ int router_main(const struct cfg *cfg)
 	reg_init(&r);
 	reg_builtin_kinds(&r);
 	builtin_init();
-	router_modules_init(&r);
 	if (cfg->invocation_timeout_ms > 0) {
 		tmo.tv_sec = (time_t)(cfg->invocation_timeout_ms / 1000);
 		tmo.tv_usec = (suseconds_t)(cfg->invocation_timeout_ms % 1000) * 1000;
@@ -349,6 +360,8 @@ int router_main(const struct cfg *cfg)
 			goto out;
 		}
 	}
+	/* modules start with the store open and the timeouts set */
+	router_modules_init(&r);
 	if (router_bind(&r) < 0) {
 		rc = EX_CONFIG;	/* the master must not respawn us in a loop */
 		goto out;
@@ -366,9 +379,10 @@ int router_main(const struct cfg *cfg)
 out:
 	if (r.workers) {
 		struct lh_entry *e, *tmp;
+		/* bindings go while their modules still exist, then the modules */
 		inv_free_all(&r);
-		router_modules_free(&r);
 		reg_free(&r);
+		router_modules_free(&r);
 		lh_foreach_safe(r.fronts, e, tmp) {
 			struct front *f = (struct front *)lh_entry_v(e);
 			lh_table_free(f->workers);

@@ -95,7 +95,10 @@ struct router {
 	struct event *tick;
 	struct event *sig_term, *sig_int;
 	unsigned long otel_log_batches;
-	struct store *store;		/* durable data (LMDB), opened at start-up */
+	struct store *store;
+	int64_t last_resync_ms;		/* last resync request, to send one per front and second */
+	char last_resync_ident[64];
+	size_t last_resync_len;		/* durable data (LMDB), opened at start-up */
 };
 
 int router_main(const struct cfg *cfg);
