@@ -277,11 +277,15 @@ static void on_httpres(struct http_front *h, struct wire_msg *m)
 /* The router's whole table replaces ours; a bad table keeps the old one. */
 static void on_routes(struct http_front *h, struct wire_msg *m)
 {
-	json_object *o = json_tokener_parse(m->body_len ? m->body : "[]");
+	json_tokener *tok = json_tokener_new();
+	json_object *o = tok && m->body_len ?
+		json_tokener_parse_ex(tok, m->body, (int)m->body_len) : json_object_new_array();
 	struct table t;
 	char err[256];
 	size_t n;
 
+	if (tok)
+		json_tokener_free(tok);
 	memset(&t, 0, sizeof t);
 	if (!o || !json_object_is_type(o, json_type_array)) {
 		log_warn("http: unparsable route table from the router");
