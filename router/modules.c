@@ -5,12 +5,18 @@
  * (router_on_kind). Add one line per module here.
  */
 #include "router.h"
+#include "cron.h"
+#include "logtrig.h"
+#include "pubsub.h"
 #include "topics.h"
 #include "httptrig.h"
 
 void router_modules_init(struct router *r)
 {
 	topics_init(r);
+	cron_init(r);
+	logtrig_init(r);
+	pubsub_init(r);
 	httptrig_init(r);
 }
 
@@ -18,4 +24,7 @@ void router_modules_free(struct router *r)
 {
 	httptrig_free(r);
 	topics_free(r);
+	pubsub_free(r);
+	logtrig_free(r);
+	cron_free(r);
 }

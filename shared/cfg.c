@@ -64,6 +64,8 @@ const struct cfg_directive cfg_table[] = {
 	  "extra endpoint the router binds for brokers on other hosts, e.g. tcp://0.0.0.0:49200" },
 	{ "store_map_size", CFG_SIZE, F(store_map_size), 16 * MiB, 1024 * 1024 * MiB, "1g", 0,
 	  "largest size the LMDB store in DATA_DIR/store may grow to" },
+	{ "log_trigger_queue", CFG_INT, F(log_trigger_queue), 1, 10000000, "10000", 0,
+	  "log records waiting for log-trigger delivery; more are dropped and counted" },
 	{ "log_trigger_queue", CFG_INT, F(log_trigger_queue), 1, 10000000, "10000", 1,
 	  "log records waiting for log-trigger delivery; more are dropped and counted" },
 	{ "queue", CFG_QUEUE, F(queues), 1, CFG_MAX_QUEUES, "default", 0,

@@ -11,6 +11,8 @@
 int log_level_cur = LL_INFO;
 static char log_role[32] = "master";
 static int log_journal = -1;
+static log_hook_fn log_hook;
+static int log_in_hook;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug", "trace" };
 /* syslog priorities for journald: err, warning, info, debug, debug */
@@ -36,6 +38,11 @@ int log_level_parse(const char *s)
 	if (strcmp(s, "warning") == 0)
 		return LL_WARN;
 	return -1;
+}
+
+void log_set_hook(log_hook_fn fn)
+{
+	log_hook = fn;
 }
 
 const char *log_level_name(int level)
@@ -70,6 +77,7 @@ void log_msg(int level, const char *fmt, ...)
 				      (int)(tv.tv_usec / 1000), log_role, (int)getpid(),
 				      level_names[level]);
 	}
+	size_t msg_at = n;
 	if (n < sizeof line) {
 		va_start(ap, fmt);
 		int w = vsnprintf(line + n, sizeof line - n, fmt, ap);
@@ -82,4 +90,10 @@ void log_msg(int level, const char *fmt, ...)
 	line[n++] = '\n';
 	ssize_t r = write(STDERR_FILENO, line, n);
 	(void)r;
+	if (log_hook && level <= LL_WARN && !log_in_hook && msg_at < n) {
+		line[n - 1] = '\0';
+		log_in_hook = 1;
+		log_hook(level, line + msg_at);
+		log_in_hook = 0;
+	}
 }

@@ -16,6 +16,14 @@ int log_level_parse(const char *s);	/* -1 if unknown */
 const char *log_level_name(int level);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Hook called with each warn/error line's message (without the prefix) after
+ * it is written, e.g. to feed the router's log triggers. Lines logged from
+ * inside the hook do not reach it again. NULL removes it.
+ */
+typedef void (*log_hook_fn)(int level, const char *msg);
+void log_set_hook(log_hook_fn fn);
+
 #define log_error(...) log_msg(LL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LL_WARN, __VA_ARGS__)
 #define log_info(...) do { if (log_level_cur >= LL_INFO) log_msg(LL_INFO, __VA_ARGS__); } while (0)
