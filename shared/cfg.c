@@ -66,8 +66,6 @@ const struct cfg_directive cfg_table[] = {
 	  "largest size the LMDB store in DATA_DIR/store may grow to" },
 	{ "log_trigger_queue", CFG_INT, F(log_trigger_queue), 1, 10000000, "10000", 0,
 	  "log records waiting for log-trigger delivery; more are dropped and counted" },
-	{ "log_trigger_queue", CFG_INT, F(log_trigger_queue), 1, 10000000, "10000", 1,
-	  "log records waiting for log-trigger delivery; more are dropped and counted" },
 	{ "queue", CFG_QUEUE, F(queues), 1, CFG_MAX_QUEUES, "default", 0,
 	  "named queue for action enqueue: NAME [max_retries=3] [concurrency=10] "
 	  "[type=standard|fifo] [group_field=F] [backoff_ms=1000] [visibility_timeout_ms=300000] "
