@@ -317,8 +317,8 @@ int cron_expr_parse(const char *s, struct cron_expr *ce, char *err, size_t errle
 		}
 	}
 	if (nf != 7) {
-		ce->year[0] = ~0ULL;
-		ce->year[1] = ~0ULL;
+		for (size_t i = 0; i < sizeof ce->year / sizeof ce->year[0]; i++)
+			ce->year[i] = ~0ULL;
 	}
 	ce->day_or = (uint8_t)classic;
 	return 0;

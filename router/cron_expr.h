@@ -34,7 +34,7 @@ struct cron_expr {
 	uint8_t dow;			/* bits 0-6 = SUN-SAT */
 	uint8_t dom_any, dow_any;	/* the field was `*` or `?` */
 	uint8_t day_or;			/* classic: either day field may match */
-	uint64_t year[2];		/* bit n = year CRON_YEAR_MIN + n */
+	uint64_t year[3];		/* bit n = year CRON_YEAR_MIN + n */
 	int64_t every;			/* @every: period in seconds, else 0 */
 };
 
