@@ -2,6 +2,7 @@
 #include "conn.h"
 #include "http_front.h"
 #include "log.h"
+#include "master.h"
 #include "wire.h"
 #include "zsock.h"
 
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -56,7 +58,7 @@ static struct conn *broker_conn(struct broker *b, uint64_t id)
 void broker_conn_gone(struct broker *b, struct conn *c)
 {
 	lh_table_delete(b->conns, (void *)(uintptr_t)c->id);
-	if (b->stopping && lh_table_length(b->conns) == 0)
+	if (b->stopping == STOP_CLOSING && lh_table_length(b->conns) == 0)
 		event_base_loopexit(b->base, NULL);
 }
 
@@ -133,6 +135,9 @@ static void broker_on_router_msg(struct broker *b, struct wire_msg *m)
 		/* routes and HTTP answers */
 	} else if (strcmp(m->kind, "welcome") == 0 || strcmp(m->kind, "hb") == 0) {
 		broker_on_epoch(b, m->body, m->body_len, 0);
+		master_child_ready();	/* the router answered: we serve */
+	} else if (strcmp(m->kind, "drained") == 0) {
+		b->router_drained = 1;	/* the drain timer takes it from here */
 	} else if (strcmp(m->kind, "resync") == 0) {
 		/* the router does not know us (restarted, or it declared us dead) */
 		broker_on_epoch(b, m->body, m->body_len, 1);
@@ -202,29 +207,25 @@ static void broker_on_stop_timer(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(b->base, NULL);
 }
 
-/*
- * Graceful stop: accept nothing more, send every worker a 1001 close frame
- * and exit once they are flushed (or after a grace period).
- */
-static void broker_on_signal(evutil_socket_t sig, short what, void *arg)
+static int64_t broker_mono_ms(void)
 {
-	struct broker *b = arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Second phase of a stop: a 1001 close frame to every connection, exit once flushed. */
+static void broker_close_all(struct broker *b)
+{
 	struct lh_entry *e, *tmp;
 	struct timeval tv = { STOP_GRACE_MS / 1000, 0 };
 
-	(void)what;
-	if (b->stopping) {
-		event_base_loopexit(b->base, NULL);
+	if (b->stopping == STOP_CLOSING)
 		return;
-	}
-	log_info("stopping on signal %d: closing %d connections", (int)sig,
-		 lh_table_length(b->conns));
-	b->stopping = 1;
-	if (b->listener) {
-		evconnlistener_free(b->listener);
-		b->listener = NULL;
-	}
-	http_front_stop(b->http);
+	b->stopping = STOP_CLOSING;
+	if (b->drain_timer)
+		event_del(b->drain_timer);
+	log_info("stop: closing %d connections", lh_table_length(b->conns));
 	b->stop_timer = evtimer_new(b->base, broker_on_stop_timer, b);
 	evtimer_add(b->stop_timer, &tv);
 	if (lh_table_length(b->conns) == 0) {
@@ -235,6 +236,86 @@ static void broker_on_signal(evutil_socket_t sig, short what, void *arg)
 		struct conn *c = (struct conn *)lh_entry_v(e);
 		conn_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
 	}
+}
+
+/* Calls our workers wait for, or HTTP requests without an answer yet. */
+static size_t broker_waiting(struct broker *b)
+{
+	struct lh_entry *e;
+	size_t n = http_front_inflight(b->http);
+
+	lh_foreach(b->conns, e)
+		n += hmap_len(&((struct conn *)lh_entry_v(e))->pending);
+	return n;
+}
+
+/*
+ * Drain (first phase of a stop): every 100 ms, are we done? We are when
+ * nothing is connected and no HTTP request is open, or when the router said
+ * "drained" (no worker of ours serves or waits for a call) and we see no
+ * call or request of our own still open. A "drained" that raced with a new
+ * call is answered with another "drain". Past shutdown_timeout_ms we close
+ * anyway.
+ */
+static void broker_on_drain_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+	size_t waiting = broker_waiting(b);
+
+	(void)fd;
+	(void)what;
+	if (lh_table_length(b->conns) == 0 && http_front_inflight(b->http) == 0) {
+		event_base_loopexit(b->base, NULL);
+		return;
+	}
+	if (b->router_drained && waiting == 0) {
+		broker_close_all(b);
+		return;
+	}
+	if (b->router_drained) {
+		b->router_drained = 0;
+		broker_send(b, "drain", 0, NULL, 0);
+	}
+	if (broker_mono_ms() >= b->drain_deadline_ms) {
+		log_warn("stop: shutdown_timeout_ms (%lld) reached with %zu calls and requests "
+			 "still open; closing anyway", (long long)b->cfg->shutdown_timeout_ms, waiting);
+		broker_close_all(b);
+	}
+}
+
+/*
+ * Graceful stop: accept nothing more, let the calls and HTTP requests in
+ * flight finish (up to shutdown_timeout_ms), then send every worker a 1001
+ * close frame and exit once they are flushed. A second signal skips the wait.
+ */
+static void broker_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct broker *b = arg;
+	struct timeval tick = { 0, 100 * 1000 };
+
+	(void)what;
+	if (b->stopping == STOP_CLOSING) {
+		event_base_loopexit(b->base, NULL);
+		return;
+	}
+	if (b->stopping == STOP_DRAINING) {
+		log_warn("second stop signal: closing without waiting for calls in flight");
+		broker_close_all(b);
+		return;
+	}
+	log_info("stopping on signal %d: draining %d connections (up to %lld ms)", (int)sig,
+		 lh_table_length(b->conns), (long long)b->cfg->shutdown_timeout_ms);
+	b->stopping = STOP_DRAINING;
+	if (b->listener) {
+		evconnlistener_free(b->listener);
+		b->listener = NULL;
+	}
+	http_front_stop(b->http);
+	b->drain_deadline_ms = broker_mono_ms() + b->cfg->shutdown_timeout_ms;
+	b->router_drained = 0;
+	broker_send(b, "drain", 0, NULL, 0);
+	b->drain_timer = event_new(b->base, -1, EV_PERSIST, broker_on_drain_timer, b);
+	event_add(b->drain_timer, &tick);
 }
 
 static int broker_link(struct broker *b, const char *endpoint)
@@ -323,6 +404,8 @@ out:
 		event_free(b.hb_timer);
 	if (b.stop_timer)
 		event_free(b.stop_timer);
+	if (b.drain_timer)
+		event_free(b.drain_timer);
 	if (b.sig_term)
 		event_free(b.sig_term);
 	if (b.sig_int)

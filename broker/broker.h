@@ -29,10 +29,16 @@ struct broker {
 	struct event *hb_timer;
 	struct event *stop_timer;
 	struct event *sig_term, *sig_int;
-	int stopping;
+	int stopping;			/* enum broker_stop */
+	struct event *drain_timer;
+	int64_t drain_deadline_ms;	/* monotonic: close anyway after this */
+	int router_drained;		/* "drained" came since our last "drain" */
 	unsigned long dropped_to_router;
 	struct http_front *http;	/* HTTP triggers (broker/http_front.c), NULL when off */
 };
+
+/* A stop: drain (calls in flight finish), then close (1001 frames), then exit. */
+enum broker_stop { STOP_NONE, STOP_DRAINING, STOP_CLOSING };
 
 /* Listening sockets a broker inherits from the master (or binds alone). */
 struct broker_fds {

@@ -565,3 +565,8 @@ void http_front_free(struct http_front **hp)
 	free(h);
 	*hp = NULL;
 }
+
+size_t http_front_inflight(const struct http_front *h)
+{
+	return h ? hmap_len(&h->pending) : 0;
+}

@@ -12,6 +12,8 @@
 #ifndef TRINE_HTTP_FRONT_H
 #define TRINE_HTTP_FRONT_H
 
+#include <stddef.h>
+
 struct broker;
 struct wire_msg;
 struct http_front;
@@ -21,6 +23,8 @@ struct http_front *http_front_new(struct broker *b, int fd);
 /* Stop accepting (graceful stop); requests in flight still get answers. */
 void http_front_stop(struct http_front *h);
 void http_front_free(struct http_front **h);
+/* Requests waiting for an answer (0 when h is NULL): a stop drains them. */
+size_t http_front_inflight(const struct http_front *h);
 /* A router message of a kind this module owns: 1 if handled, 0 if not ours. */
 int http_front_on_router(struct http_front *h, struct wire_msg *m);
 

@@ -3,6 +3,7 @@
 #include "broker.h"
 #include "log.h"
 #include "router.h"
+#include "sd_notify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,7 @@ struct child {
 	int64_t respawn_at_ms;		/* 0 = no respawn pending */
 	int backoff_ms;
 	unsigned restarts;
+	int ready;			/* it told us it serves (master_child_ready) */
 };
 
 static char **pt_argv;
@@ -172,6 +174,23 @@ int master_listen_http(const struct cfg *cfg)
 }
 
 static pid_t master_pid;
+static pid_t ready_to;		/* in a child: the master to tell once serving */
+
+/*
+ * Children say "serving" with a queued real-time signal: sigtimedwait in the
+ * master gets it with the sender's pid, needs no extra descriptor, and
+ * queued signals are not merged when several children start at once.
+ */
+#define SIG_CHILD_READY SIGRTMIN
+
+void master_child_ready(void)
+{
+	union sigval v = { .sival_int = 0 };
+
+	if (ready_to && getppid() == ready_to)
+		sigqueue(ready_to, SIG_CHILD_READY, v);
+	ready_to = 0;
+}
 
 static void child_spawn(struct cfg *cfg, struct child *c, const struct broker_fds *fds,
 			const sigset_t *oldmask)
@@ -188,6 +207,7 @@ static void child_spawn(struct cfg *cfg, struct child *c, const struct broker_fd
 	}
 	if (pid > 0) {
 		c->pid = pid;
+		c->ready = 0;
 		c->started_ms = mono_ms();
 		c->respawn_at_ms = 0;
 		return;
@@ -201,6 +221,8 @@ static void child_spawn(struct cfg *cfg, struct child *c, const struct broker_fd
 	 * then stops the children in order (brokers first, then the router).
 	 */
 	setpgid(0, 0);
+	ready_to = master_pid;
+	sd_notify_unsetenv();	/* only the master talks to systemd */
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 	signal(SIGCHLD, SIG_DFL);
 	int rc;
@@ -231,6 +253,14 @@ static const char *child_name(const struct child *c, char *buf, size_t len)
 	return buf;
 }
 
+static int all_ready(const struct child *kids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!kids[i].pid || !kids[i].ready)
+			return 0;
+	return 1;
+}
+
 static void on_sigchld(int sig)
 {
 	(void)sig;	/* only here so that SIGCHLD is delivered to sigtimedwait */
@@ -246,6 +276,9 @@ int master_run(struct cfg *cfg)
 	int stopping = 0, exit_code = EXIT_OK;
 	int64_t stop_deadline = 0;
 	int router_signalled = 0, forced = 0;
+	int announced = 0;		/* READY=1 sent */
+	uint64_t wd_usec = sd_watchdog_usec();
+	int64_t wd_ms = wd_usec ? (int64_t)(wd_usec / 2000) : 0, next_wd = 0;
 
 	master_pid = getpid();
 	if (master_prepare(cfg) < 0)
@@ -278,12 +311,17 @@ int master_run(struct cfg *cfg)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIG_CHILD_READY);
 	signal(SIGCHLD, on_sigchld);
 	signal(SIGPIPE, SIG_IGN);
 	sigprocmask(SIG_BLOCK, &set, &oldmask);
 
 	log_info("trine %s: worker port %d, %d brokers, data in %s", PACKAGE_VERSION,
 		 cfg->worker_port, nbrokers, cfg->data_dir);
+	sd_notify_sendf("STATUS=starting the router and %d brokers", nbrokers);
+	if (wd_ms)
+		log_info("systemd watchdog: pinging every %lld ms while every child is alive",
+			 (long long)wd_ms);
 	for (size_t i = 0; i < nkids; i++) {
 		kids[i].backoff_ms = BACKOFF_MIN_MS;
 		child_spawn(cfg, &kids[i], &fds, &oldmask);
@@ -302,14 +340,28 @@ int master_run(struct cfg *cfg)
 				wait_ms = kids[i].respawn_at_ms - now;
 		if (stopping && stop_deadline - now < wait_ms)
 			wait_ms = stop_deadline - now;
+		if (wd_ms && next_wd - now < wait_ms)
+			wait_ms = next_wd - now;
 		if (wait_ms < 0)
 			wait_ms = 0;
 		ts.tv_sec = wait_ms / 1000;
 		ts.tv_nsec = (wait_ms % 1000) * 1000000;
 		sig = sigtimedwait(&set, &si, &ts);
 
-		if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
+		if (sig == SIG_CHILD_READY) {
+			for (size_t i = 0; i < nkids; i++)
+				if (kids[i].pid && kids[i].pid == si.si_pid)
+					kids[i].ready = 1;
+			if (!stopping && all_ready(kids, nkids)) {
+				if (!announced)
+					log_info("ready: the router and %d brokers are serving", nbrokers);
+				sd_notify_sendf("%sSTATUS=serving: the router and %d brokers",
+						announced ? "" : "READY=1\n", nbrokers);
+				announced = 1;
+			}
+		} else if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
 			log_info("stopping on signal %d: draining brokers, then the router", sig);
+			sd_notify_send("STOPPING=1\nSTATUS=stopping: draining the brokers");
 			stopping = 1;
 			stop_deadline = mono_ms() + cfg->shutdown_timeout_ms;
 			for (size_t i = 0; i < nkids; i++) {
@@ -354,6 +406,7 @@ int master_run(struct cfg *cfg)
 				else
 					log_warn("%s (pid %d) exited with %d; respawn in %d ms", name,
 						 (int)pid, WEXITSTATUS(st), c->backoff_ms);
+				sd_notify_sendf("STATUS=%s exited; respawning it", name);
 				c->respawn_at_ms = mono_ms() + c->backoff_ms;
 				c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 					c->backoff_ms * 2;
@@ -370,6 +423,12 @@ int master_run(struct cfg *cfg)
 				child_spawn(cfg, c, &fds, &oldmask);
 			}
 			running += c->pid != 0;
+		}
+		/* the watchdog hears from us only while every child is alive */
+		if (wd_ms && now >= next_wd) {
+			if (!stopping && running == nkids)
+				sd_notify_send("WATCHDOG=1");
+			next_wd = now + wd_ms;
 		}
 		if (!stopping)
 			continue;

@@ -31,6 +31,13 @@ int master_listen_http(const struct cfg *cfg);
 /* Run the whole engine. Returns the process exit code. */
 int master_run(struct cfg *cfg);
 
+/*
+ * In a child of the master: tell it that this process now serves (the
+ * master sends systemd READY=1 once every child has). A no-op elsewhere and
+ * after the first call.
+ */
+void master_child_ready(void);
+
 /* Set the process title shown by ps (main() calls proctitle_init first). */
 void proctitle_init(int argc, char **argv);
 void proctitle_set(const char *title);

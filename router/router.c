@@ -2,6 +2,7 @@
 #include "builtin.h"
 #include "inv.h"
 #include "log.h"
+#include "master.h"
 #include "reg.h"
 #include "store.h"
 #include "wire.h"
@@ -126,9 +127,43 @@ static void front_dead(struct router *r, struct front *f, const char *why)
 		 lh_table_length(f->workers));
 	lh_foreach_safe(f->workers, e, tmp)
 		reg_worker_close(r, (struct worker *)lh_entry_v(e));
+	if (f->draining && !f->drained_sent)
+		r->ndraining--;
 	lh_table_delete(r->fronts, f->ident);
 	lh_table_free(f->workers);
 	free(f);
+}
+
+/*
+ * A draining front (a broker stopping or being rolled) may close its
+ * connections once none of its workers serves or waits for a call: tell it
+ * "drained". It answers a "drained" that raced with a new call of its own
+ * with another "drain".
+ */
+static void router_drain_check(struct router *r)
+{
+	struct lh_entry *e, *we;
+
+	if (r->ndraining == 0)
+		return;
+	lh_foreach(r->fronts, e) {
+		struct front *f = (struct front *)lh_entry_v(e);
+		int busy = 0;
+		if (!f->draining || f->drained_sent)
+			continue;
+		lh_foreach(f->workers, we) {
+			struct worker *w = (struct worker *)lh_entry_v(we);
+			if (hmap_len(&w->inv_in) || hmap_len(&w->inv_out)) {
+				busy = 1;
+				break;
+			}
+		}
+		if (busy)
+			continue;
+		f->drained_sent = 1;
+		r->ndraining--;
+		router_wire(r, f, "drained", 0, NULL, 0, NULL, 0);
+	}
 }
 
 static void on_hello(struct router *r, struct wire_msg *m)
@@ -219,6 +254,15 @@ static void on_front_msg(struct router *r, struct wire_msg *m)
 		router_wire(r, f, "hb", 0, r->epoch_str, strlen(r->epoch_str), NULL, 0);
 		return;
 	}
+	if (strcmp(m->kind, "drain") == 0) {
+		if (!f->draining || f->drained_sent)
+			r->ndraining++;
+		if (!f->draining)
+			log_info("front %s is draining", f->ident);
+		f->draining = 1;
+		f->drained_sent = 0;
+		return;
+	}
 	for (size_t i = 0; i < nkinds; i++) {
 		if (strcmp(kinds[i].kind, m->kind) == 0) {
 			kinds[i].fn(r, f, m);
@@ -272,12 +316,13 @@ static void router_on_zmq(void *sock, void *arg)
 	for (int i = 0; i < RECV_BATCH; i++) {
 		int rc = wire_recv(sock, 1, &m);
 		if (rc == 1)
-			return;
+			break;
 		if (rc < 0)
 			continue;
 		on_front_msg(r, &m);
 		wire_msg_close(&m);
 	}
+	router_drain_check(r);
 }
 
 static void router_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -293,6 +338,7 @@ static void router_on_tick(evutil_socket_t fd, short what, void *arg)
 		if (now - f->last_seen_ms > FRONT_DEAD_MS)
 			front_dead(r, f, "no heartbeat");
 	}
+	router_drain_check(r);	/* calls that ended by a timeout */
 }
 
 static void router_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -374,6 +420,7 @@ int router_main(const struct cfg *cfg)
 	event_add(r.sig_term, NULL);
 	event_add(r.sig_int, NULL);
 	log_info("router ready on %s (epoch %s)", cfg->router_endpoint, r.epoch_str);
+	master_child_ready();
 	event_base_dispatch(r.base);
 	rc = 0;
 out:

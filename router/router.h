@@ -21,6 +21,8 @@ struct front {
 	int ppid;
 	int64_t last_seen_ms;
 	struct lh_table *workers;	/* conn id -> struct worker * */
+	int draining;			/* it stops: route calls elsewhere, tell it when idle */
+	int drained_sent;		/* "drained" sent since its last "drain" */
 };
 
 struct worker {
@@ -99,6 +101,7 @@ struct router {
 	int64_t last_resync_ms;		/* last resync request, to send one per front and second */
 	char last_resync_ident[64];
 	size_t last_resync_len;		/* durable data (LMDB), opened at start-up */
+	int ndraining;			/* fronts waiting for "drained" */
 };
 
 int router_main(const struct cfg *cfg);

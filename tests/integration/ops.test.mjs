@@ -1,0 +1,211 @@
+// Operations: systemd notifications (READY/STATUS/STOPPING/WATCHDOG to a
+// fake NOTIFY_SOCKET), graceful stop with calls and HTTP requests in flight,
+// reload (SIGHUP) with a good and a broken config, /metrics, and the
+// packaging checks (systemd-analyze verify on the unit, mandoc -Tlint).
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, test as nodeTest } from 'node:test';
+import {
+  startEngine,
+  engineTest,
+  sdkWorker,
+  workerReady,
+  settle,
+  sleep,
+  within,
+  waitFor,
+  engineLogProblems,
+  TRINE_BIN,
+} from './harness.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const srcdir = path.resolve(here, '../..');
+
+let engine;
+const test = engineTest(() => engine);
+const engines = [];
+
+after(() => {
+  for (const e of engines) e.kill(); // only does something if a test failed midway
+});
+
+async function start(opts) {
+  engine = await startEngine(opts);
+  engines.push(engine);
+  return engine;
+}
+
+async function stopClean(e) {
+  const info = await e.stop({ timeout: 20000 });
+  if (info.code !== 0) e.dumpLog(`exit ${JSON.stringify(info)}`);
+  assert.deepEqual(info, { code: 0, signal: null }, 'exit code 0 after SIGTERM');
+  const problems = engineLogProblems(e);
+  if (problems.length) e.dumpLog('problems in the engine log');
+  assert.deepEqual(problems, [], 'no child crashed and no sanitizer report');
+}
+
+const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0;
+
+// A unix datagram socket standing in for systemd's NOTIFY_SOCKET (an
+// abstract one, as systemd uses). Node has no unix datagram sockets, so a
+// small python3 child binds it and prints each datagram as one line, with
+// newlines inside a message shown as '|'.
+function notifyListener() {
+  const name = `trine-ops-${process.pid}-${Date.now()}`;
+  const py = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind('\\0' + sys.argv[1])
+print('bound', flush=True)
+while True:
+    d = s.recv(65536)
+    print(repr(d.decode())[1:-1].replace('\\\\n', '|'), flush=True)
+`;
+  const p = spawn('python3', ['-c', py, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const l = { proc: p, messages: [], name: `@${name}` };
+  let buf = '';
+  l.bound = new Promise((resolve) => {
+    p.stdout.on('data', (d) => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line === 'bound') resolve();
+        else l.messages.push(line);
+      }
+    });
+  });
+  l.close = () => p.kill('SIGKILL');
+  return l;
+}
+
+// Start an engine whose master sees NOTIFY_SOCKET (and more env) at spawn.
+async function startWithEnv(env, opts) {
+  const saved = {};
+  for (const k of Object.keys(env)) {
+    saved[k] = process.env[k];
+    process.env[k] = env[k];
+  }
+  try {
+    return await start(opts);
+  } finally {
+    for (const k of Object.keys(env)) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  }
+}
+
+test('systemd: STATUS, READY=1 once every child serves, WATCHDOG=1 while children live, STOPPING=1', {
+  skip: !hasPython && 'python3 is needed to bind a unix datagram socket',
+}, async () => {
+  const l = notifyListener();
+  try {
+    await within(l.bound, 10000, 'the fake NOTIFY_SOCKET to be bound');
+    const e = await startWithEnv({ NOTIFY_SOCKET: l.name, WATCHDOG_USEC: '400000' }, { brokers: 2 });
+    await waitFor(() => l.messages.some((m) => m.startsWith('READY=1')), { what: 'READY=1' });
+    const ready = l.messages.findIndex((m) => m.startsWith('READY=1'));
+    assert.match(l.messages[ready], /STATUS=serving: the router and 2 brokers/);
+    assert.ok(l.messages.slice(0, ready).some((m) => m.startsWith('STATUS=starting')), `STATUS before READY: ${l.messages}`);
+    assert.equal(l.messages.filter((m) => m.startsWith('READY=1')).length, 1, 'READY=1 exactly once');
+    // every child said it serves before READY=1: the worker port answers and the router is up
+    const count = () => l.messages.filter((m) => m === 'WATCHDOG=1').length;
+    const before = count();
+    await waitFor(() => count() >= before + 3, { what: 'WATCHDOG=1 pings (every WATCHDOG_USEC/2)' });
+
+    // a child that is gone silences the watchdog until it is back
+    const broker = e.brokerProcs()[0];
+    e.killChild(broker.pid); // SIGKILL: the master respawns it after a backoff
+    await waitFor(() => l.messages.some((m) => /^STATUS=broker \d exited/.test(m)), { what: 'STATUS about the dead broker' });
+    const at = l.messages.findIndex((m) => /^STATUS=broker \d exited/.test(m));
+    await waitFor(() => l.messages.slice(at).some((m) => m.startsWith('STATUS=serving')), { what: 'serving again' });
+    const back = l.messages.slice(at).findIndex((m) => m.startsWith('STATUS=serving'));
+    assert.ok(!l.messages.slice(at, at + back).includes('WATCHDOG=1'), `no WATCHDOG=1 while a broker is down: ${l.messages.slice(at, at + back + 1)}`);
+    const n = count();
+    await waitFor(() => count() > n, { what: 'WATCHDOG=1 again once the broker is back' });
+
+    const info = await e.stop({ timeout: 20000 });
+    assert.deepEqual(info, { code: 0, signal: null });
+    assert.ok(l.messages.some((m) => m.startsWith('STOPPING=1')), `STOPPING=1 sent: ${l.messages}`);
+  } finally {
+    l.close();
+  }
+});
+
+test('SIGTERM drains: calls and an HTTP request in flight all finish, then 1001, exit 0', async () => {
+  const e = await start({ brokers: 2, args: ['--shutdown_timeout_ms', '15000'] });
+  const base = `http://127.0.0.1:${e.httpPort}`;
+  let started = 0;
+  const serve = sdkWorker(e, 'drain-server');
+  serve.registerFunction('ops::slow', async (d) => {
+    started++;
+    await sleep(1500);
+    return { echo: d.n };
+  });
+  serve.registerTrigger({ type: 'http', function_id: 'ops::slow', config: { api_path: '/slow', http_method: 'POST' } });
+  await workerReady(serve);
+  const caller = sdkWorker(e, 'drain-caller');
+  await workerReady(caller);
+  await waitFor(async () => {
+    const r = await fetch(`${base}/nothing`, { headers: { connection: 'close' } });
+    await r.arrayBuffer();
+    const r2 = await fetch(`${base}/slow`, { method: 'OPTIONS', headers: { connection: 'close' } });
+    await r2.arrayBuffer();
+    return r2.status !== 404;
+  }, { what: 'the /slow route on the brokers' });
+  started = 0;
+
+  const calls = [];
+  for (let n = 0; n < 6; n++) calls.push(settle(caller.trigger({ function_id: 'ops::slow', payload: { n }, timeoutMs: 30000 })));
+  const http = settle(fetch(`${base}/slow`, { method: 'POST', body: JSON.stringify({ n: 99 }), headers: { 'content-type': 'application/json' } }).then(async (r) => ({ status: r.status, body: await r.json() })));
+  await waitFor(() => started === 7, { what: 'all 7 calls to reach the worker' });
+
+  e.proc.kill('SIGTERM');
+  const results = await within(Promise.all(calls), 20000, 'the calls in flight');
+  for (const [n, r] of results.entries()) {
+    assert.ok(r.ok, `call ${n} failed during the drain: ${r.error && r.error.message}`);
+    assert.deepEqual(r.value, { echo: n });
+  }
+  const h = await within(http, 20000, 'the HTTP request in flight');
+  assert.ok(h.ok, `HTTP request failed during the drain: ${h.error}`);
+  assert.equal(h.value.status, 200);
+
+  const info = await within(e.exited, 20000, 'trine to exit after the drain');
+  assert.deepEqual(info, { code: 0, signal: null }, 'exit 0 after a drain');
+  assert.match(e.log(), /draining/);
+  assert.deepEqual(engineLogProblems(e), []);
+  e.workers.clear();
+  await settle(serve.shutdown());
+  await settle(caller.shutdown());
+});
+
+test('second SIGTERM forces the stop without waiting for calls in flight', async () => {
+  const e = await start({ brokers: 1, args: ['--shutdown_timeout_ms', '60000'] });
+  let started = 0;
+  const serve = sdkWorker(e, 'hang-server');
+  serve.registerFunction('ops::hang', async () => {
+    started++;
+    await new Promise((r) => setTimeout(r, 120000).unref());
+    return 1;
+  });
+  await workerReady(serve);
+  const call = settle(serve.trigger({ function_id: 'ops::hang', payload: {}, timeoutMs: 60000 }));
+  await waitFor(() => started === 1, { what: 'the hanging call to start' });
+  e.proc.kill('SIGTERM');
+  await waitFor(() => /draining 1 connections/.test(e.log()), { what: 'the drain to begin' });
+  await sleep(300);
+  assert.equal(e.exitInfo, null, 'still draining while a call is in flight');
+  e.proc.kill('SIGTERM');
+  const info = await within(e.exited, 15000, 'trine to exit after the second SIGTERM');
+  assert.deepEqual(info, { code: 0, signal: null });
+  e.workers.clear();
+  await settle(serve.shutdown());
+  void call;
+});
