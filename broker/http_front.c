@@ -518,7 +518,14 @@ struct http_front *http_front_new(struct broker *b, int fd)
 	evhttp_set_max_body_size(h->http, (ev_ssize_t)cfg->http_max_body);
 	evhttp_set_max_headers_size(h->http, (ev_ssize_t)cfg->http_max_header);
 	evhttp_set_default_content_type(h->http, NULL);
-	/* idle keep-alive connections and clients that send too slowly are closed */
+	/*
+	 * Idle keep-alive connections and clients that send too slowly are
+	 * closed after http_idle_timeout_ms: a limit of its own, longer than
+	 * a client's keep-alive reuse window, so that a client never reuses a
+	 * connection at the moment the server drops it.
+	 */
+	tv.tv_sec = (time_t)(cfg->http_idle_timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(cfg->http_idle_timeout_ms % 1000) * 1000;
 	evhttp_set_timeout_tv(h->http, &tv);
 	evhttp_set_gencb(h->http, on_request, h);
 	h->bound = evhttp_accept_socket_with_handle(h->http, fd);

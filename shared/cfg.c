@@ -22,6 +22,8 @@ const struct cfg_directive cfg_table[] = {
 	  "HTTP trigger port (0 = off)" },
 	{ "http_timeout_ms", CFG_MS, F(http_timeout_ms), 100, 86400000LL, "30000", 0,
 	  "an HTTP trigger request not answered within this gets 504" },
+	{ "http_idle_timeout_ms", CFG_MS, F(http_idle_timeout_ms), 1000, 3600000LL, "60000", 0,
+	  "close an HTTP connection idle (keep-alive) or sending a request slower than this" },
 	{ "http_max_body", CFG_SIZE, F(http_max_body), 0, 1024 * MiB, "10m", 0,
 	  "largest HTTP trigger request body (413 beyond)" },
 	{ "http_max_header", CFG_SIZE, F(http_max_header), 1024, 16 * MiB, "64k", 0,

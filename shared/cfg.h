@@ -27,6 +27,7 @@ struct cfg {
 	int worker_port;
 	int http_port;
 	int64_t http_timeout_ms;	/* whole HTTP trigger request, 504 beyond */
+	int64_t http_idle_timeout_ms;	/* keep-alive idle and slow-client limit of HTTP connections */
 	int64_t http_max_body;		/* 413 beyond */
 	int64_t http_max_header;	/* request line + headers */
 	char http_cors_origins[512];	/* "*" or a comma-separated list */
