@@ -5,6 +5,7 @@
 #include "config.h"
 #include "broker.h"
 #include "cfg.h"
+#include "fanout.h"
 #include "log.h"
 #include "master.h"
 #include "router.h"
@@ -18,11 +19,13 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: trine [router|broker] [-c FILE] [-t] [--DIRECTIVE VALUE]...\n"
+		"usage: trine [router|broker|fanout] [-c FILE] [-t] [--DIRECTIVE VALUE]...\n"
 		"\n"
 		"  (no role)        run the whole engine: master, router and brokers\n"
 		"  router           run only the router (brokers on other hosts connect to it)\n"
 		"  broker           run one broker against --router_endpoint\n"
+		"  fanout           run one stream fanout on stream_port against --router_endpoint\n"
+		"                   and --router_pub_endpoint\n"
 		"  -c, --config FILE  read directives from FILE (trine.conf(5))\n"
 		"  -t, --test-config  validate the configuration and exit 0 or 1\n"
 		"  -h, --help         this text\n"
@@ -48,8 +51,9 @@ int main(int argc, char **argv)
 	}
 	if (ai < argc && argv[ai][0] != '-') {
 		role = argv[ai++];
-		if (strcmp(role, "router") != 0 && strcmp(role, "broker") != 0) {
-			fprintf(stderr, "trine: unknown role '%s' (router or broker)\n", role);
+		if (strcmp(role, "router") != 0 && strcmp(role, "broker") != 0 &&
+		    strcmp(role, "fanout") != 0) {
+			fprintf(stderr, "trine: unknown role '%s' (router, broker or fanout)\n", role);
 			return EXIT_USAGE;
 		}
 	}
@@ -115,6 +119,12 @@ int main(int argc, char **argv)
 		return EXIT_STARTUP;
 	if (strcmp(role, "router") == 0)
 		return router_main(&cfg) == 0 ? EXIT_OK : EXIT_STARTUP;
+	if (strcmp(role, "fanout") == 0) {
+		int sfd = master_listen(&cfg, cfg.stream_port);
+		if (sfd < 0)
+			return EXIT_STARTUP;
+		return fanout_main(&cfg, sfd, -1) == 0 ? EXIT_OK : EXIT_STARTUP;
+	}
 	struct broker_fds fds = { master_listen(&cfg, cfg.worker_port), -1 };
 	if (fds.worker_fd < 0)
 		return EXIT_STARTUP;

@@ -1,6 +1,7 @@
 #include "config.h"
 #include "master.h"
 #include "broker.h"
+#include "fanout.h"
 #include "log.h"
 #include "router.h"
 #include "sd_notify.h"
@@ -26,7 +27,7 @@
 #define BACKOFF_MAX_MS 5000
 #define STABLE_MS 10000
 
-enum role { ROLE_ROUTER, ROLE_BROKER };
+enum role { ROLE_ROUTER, ROLE_BROKER, ROLE_FANOUT };
 
 struct child {
 	enum role role;
@@ -126,6 +127,14 @@ int master_prepare(struct cfg *cfg)
 		}
 		snprintf(cfg->router_endpoint, sizeof cfg->router_endpoint, "ipc://%s/router.ipc", abs);
 	}
+	if (!cfg->router_pub_endpoint[0]) {
+		if (strlen(abs) + strlen("ipc:///events.ipc") > 100) {
+			log_error("data_dir %s is too long for the router's IPC socket; set router_pub_endpoint",
+				  abs);
+			return -1;
+		}
+		snprintf(cfg->router_pub_endpoint, sizeof cfg->router_pub_endpoint, "ipc://%s/events.ipc", abs);
+	}
 	return 0;
 }
 
@@ -192,6 +201,8 @@ void master_child_ready(void)
 	ready_to = 0;
 }
 
+static int stream_fd = -1;	/* stream_port, inherited by the fanouts */
+
 static void child_spawn(struct cfg *cfg, struct child *c, const struct broker_fds *fds,
 			const sigset_t *oldmask)
 {
@@ -226,6 +237,8 @@ static void child_spawn(struct cfg *cfg, struct child *c, const struct broker_fd
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
 	signal(SIGCHLD, SIG_DFL);
 	int rc;
+	if (c->role != ROLE_FANOUT && stream_fd >= 0)
+		close(stream_fd);
 	if (c->role == ROLE_ROUTER) {
 		close(fds->worker_fd);
 		if (fds->http_fd >= 0)
@@ -233,6 +246,15 @@ static void child_spawn(struct cfg *cfg, struct child *c, const struct broker_fd
 		proctitle_set("trine: router");
 		log_set_role("router");
 		rc = router_main(cfg);
+	} else if (c->role == ROLE_FANOUT) {
+		close(fds->worker_fd);
+		if (fds->http_fd >= 0)
+			close(fds->http_fd);
+		snprintf(title, sizeof title, "trine: fanout %d", c->index);
+		proctitle_set(title);
+		snprintf(title, sizeof title, "fanout%d", c->index);
+		log_set_role(title);
+		rc = fanout_main(cfg, stream_fd, c->index);
 	} else {
 		snprintf(title, sizeof title, "trine: broker %d", c->index);
 		proctitle_set(title);
@@ -248,6 +270,8 @@ static const char *child_name(const struct child *c, char *buf, size_t len)
 {
 	if (c->role == ROLE_ROUTER)
 		snprintf(buf, len, "router");
+	else if (c->role == ROLE_FANOUT)
+		snprintf(buf, len, "fanout %d", c->index);
 	else
 		snprintf(buf, len, "broker %d", c->index);
 	return buf;
@@ -295,7 +319,15 @@ int master_run(struct cfg *cfg)
 		return EXIT_STARTUP;
 	}
 
-	nkids = (size_t)nbrokers + 1;
+	int nfanouts = cfg->stream_port ? cfg->fanouts : 0;
+	if (nfanouts && (stream_fd = master_listen(cfg, cfg->stream_port)) < 0) {
+		close(fds.worker_fd);
+		if (fds.http_fd >= 0)
+			close(fds.http_fd);
+		return EXIT_STARTUP;
+	}
+
+	nkids = (size_t)nbrokers + (size_t)nfanouts + 1;
 	kids = calloc(nkids, sizeof *kids);
 	if (!kids)
 		return EXIT_STARTUP;
@@ -303,6 +335,10 @@ int master_run(struct cfg *cfg)
 	for (int i = 0; i < nbrokers; i++) {
 		kids[i + 1].role = ROLE_BROKER;
 		kids[i + 1].index = i;
+	}
+	for (int i = 0; i < nfanouts; i++) {
+		kids[nbrokers + 1 + i].role = ROLE_FANOUT;
+		kids[nbrokers + 1 + i].index = i;
 	}
 
 	/* signals are taken synchronously with sigtimedwait: no handler races */
@@ -366,7 +402,7 @@ int master_run(struct cfg *cfg)
 			stop_deadline = mono_ms() + cfg->shutdown_timeout_ms;
 			for (size_t i = 0; i < nkids; i++) {
 				kids[i].respawn_at_ms = 0;
-				if (kids[i].pid && kids[i].role == ROLE_BROKER)
+				if (kids[i].pid && kids[i].role != ROLE_ROUTER)
 					kill(kids[i].pid, SIGTERM);
 			}
 		} else if ((sig == SIGTERM || sig == SIGINT) && stopping) {
@@ -394,7 +430,7 @@ int master_run(struct cfg *cfg)
 					stopping = 1;
 					stop_deadline = mono_ms() + cfg->shutdown_timeout_ms;
 					for (size_t k = 0; k < nkids; k++)
-						if (kids[k].pid && kids[k].role == ROLE_BROKER)
+						if (kids[k].pid && kids[k].role != ROLE_ROUTER)
 							kill(kids[k].pid, SIGTERM);
 					break;
 				}
@@ -456,6 +492,8 @@ int master_run(struct cfg *cfg)
 	close(fds.worker_fd);
 	if (fds.http_fd >= 0)
 		close(fds.http_fd);
+	if (stream_fd >= 0)
+		close(stream_fd);
 	free(kids);
 	log_info("stopped (exit %d)", exit_code);
 	return exit_code;

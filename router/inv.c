@@ -183,6 +183,59 @@ static void send_invoke(struct router *r, struct inv *iv, const struct inv_paylo
 	free(b.p);
 }
 
+/* The built-in call running now, so that it can take its call with inv_defer(). */
+struct defer_ctx {
+	struct worker *caller;
+	const char *caller_id;
+	int want_reply;
+	inv_done_fn done;
+	void *done_arg;
+	const char *function_id;
+	int taken;
+};
+static struct defer_ctx *defer_cur;
+
+struct inv_deferred {
+	char caller[ID_UUID_LEN + 1];		/* worker id, "" for engine calls */
+	char caller_id[ID_UUID_LEN + 1];
+	int want_reply;
+	inv_done_fn done;
+	void *done_arg;
+	char *function_id;
+};
+
+struct inv_deferred *inv_defer(void)
+{
+	struct inv_deferred *d;
+
+	if (!defer_cur || defer_cur->taken || !(d = calloc(1, sizeof *d)))
+		return NULL;
+	if (!(d->function_id = strdup(defer_cur->function_id))) {
+		free(d);
+		return NULL;
+	}
+	if (defer_cur->caller)
+		snprintf(d->caller, sizeof d->caller, "%s", defer_cur->caller->id);
+	snprintf(d->caller_id, sizeof d->caller_id, "%s", defer_cur->caller_id ? defer_cur->caller_id : "");
+	d->want_reply = defer_cur->want_reply;
+	d->done = defer_cur->done;
+	d->done_arg = defer_cur->done_arg;
+	defer_cur->taken = 1;
+	return d;
+}
+
+void inv_deferred_finish(struct router *r, struct inv_deferred *d,
+			 json_object *result, json_object *error)
+{
+	struct worker *caller = d->caller[0] ? reg_worker_find(r, d->caller) : NULL;
+
+	if (d->done || caller)
+		complete(r, caller, d->caller_id, d->want_reply, d->done, d->done_arg,
+			 d->function_id, result, error);
+	free(d->function_id);
+	free(d);
+}
+
 /*
  * The routing decision, for every kind of caller: built-in, or the least
  * loaded replica of a worker function, or function_not_found.
@@ -205,8 +258,13 @@ static void inv_route(struct router *r, struct worker *caller, const char *calle
 				json_tokener_free(tok);
 			}
 		}
+		struct defer_ctx ctx = { caller, caller_id, want_reply, done, done_arg, function_id, 0 };
+		struct defer_ctx *outer = defer_cur;
+		defer_cur = &ctx;
 		builtin_call(r, caller, function_id, data, &result, &error);
-		complete(r, caller, caller_id, want_reply, done, done_arg, function_id, result, error);
+		defer_cur = outer;
+		if (!ctx.taken)
+			complete(r, caller, caller_id, want_reply, done, done_arg, function_id, result, error);
 		json_object_put(data);
 		json_object_put(result);
 		json_object_put(error);

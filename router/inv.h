@@ -51,6 +51,19 @@ void inv_worker_gone(struct router *r, struct worker *w);
 
 void inv_free_all(struct router *r);
 
+/*
+ * A built-in that has to wait for something (it calls a worker itself, e.g.
+ * stream::get delegating to stream::get(<name>)) takes its call with
+ * inv_defer() while it runs, leaves *result and *error unset, and answers later
+ * with inv_deferred_finish() (which frees the handle; result and error are
+ * borrowed). The caller may be gone by then: the answer is dropped.
+ * inv_defer() returns NULL outside a built-in call or when out of memory.
+ */
+struct inv_deferred;
+struct inv_deferred *inv_defer(void);
+void inv_deferred_finish(struct router *r, struct inv_deferred *d,
+			 json_object *result, json_object *error);
+
 /* {"type":"invocationresult","invocation_id":id,"function_id":fn,"error":{...}} */
 json_object *inv_error_msg(const char *id, const char *fn, const char *code, const char *message);
 

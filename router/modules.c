@@ -10,6 +10,7 @@
 #include "pubsub.h"
 #include "topics.h"
 #include "httptrig.h"
+#include "streams.h"
 
 void router_modules_init(struct router *r)
 {
@@ -18,10 +19,12 @@ void router_modules_init(struct router *r)
 	logtrig_init(r);
 	pubsub_init(r);
 	httptrig_init(r);
+	streams_init(r);
 }
 
 void router_modules_free(struct router *r)
 {
+	streams_free(r);
 	httptrig_free(r);
 	topics_free(r);
 	pubsub_free(r);

@@ -77,6 +77,21 @@ const struct cfg_directive cfg_table[] = {
 	{ "topic_visibility_timeout_ms", CFG_MS, F(topic_visibility_timeout_ms), 100, 86400000LL,
 	  "300000", 1,
 	  "a durable:subscriber delivery unanswered this long is delivered again" },
+	{ "fanouts", CFG_INT, F(fanouts), 0, 256, "1", 0,
+	  "stream fanout processes serving stream_port (0 = no stream clients)" },
+	{ "router_pub_endpoint", CFG_STRING, F(router_pub_endpoint), 0, 0, "", 0,
+	  "ZeroMQ endpoint of the router's stream event PUB socket (empty = ipc://DATA_DIR/events.ipc)" },
+	{ "router_pub_listen", CFG_STRING, F(router_pub_listen), 0, 0, "", 0,
+	  "extra endpoint the router's PUB socket binds for fanouts on other hosts, e.g. tcp://0.0.0.0:49201" },
+	{ "stream_auth_function", CFG_STRING, F(stream_auth_function), 0, 0, "", 1,
+	  "function called with {headers, path, query_params, addr} when a stream client connects; "
+	  "its {context} is kept for the connection (empty = none)" },
+	{ "stream_output_hard_limit", CFG_SIZE, F(stream_output_hard_limit), 64 * 1024, 4096 * MiB, "32m", 1,
+	  "unsent bytes queued for one stream client before it is closed at once" },
+	{ "stream_output_soft_limit", CFG_SIZE, F(stream_output_soft_limit), 16 * 1024, 4096 * MiB, "8m", 1,
+	  "a stream client with more unsent bytes than this for stream_output_soft_seconds is closed" },
+	{ "stream_output_soft_seconds", CFG_INT, F(stream_output_soft_seconds), 1, 3600, "10", 1,
+	  "how long a stream client may stay above stream_output_soft_limit" },
 };
 const size_t cfg_table_len = sizeof cfg_table / sizeof cfg_table[0];
 

@@ -54,6 +54,13 @@ struct cfg {
 	int nqueues;
 	int64_t topic_retention_ms;	/* undelivered messages kept this long (0 = forever) */
 	int64_t topic_visibility_timeout_ms;	/* default for durable:subscriber */
+	int fanouts;			/* stream fanout processes under the master */
+	char router_pub_endpoint[256];	/* stream events: "" = ipc://<data_dir>/events.ipc */
+	char router_pub_listen[256];	/* extra endpoint the router's PUB binds, "" = none */
+	char stream_auth_function[256];	/* called on stream connect, "" = none */
+	int64_t stream_output_hard_limit;	/* unsent bytes to one stream client: close at once */
+	int64_t stream_output_soft_limit;	/* ... close when above this for soft_seconds */
+	int stream_output_soft_seconds;
 };
 
 /*
