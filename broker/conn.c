@@ -1,15 +1,22 @@
 #include "conn.h"
 #include "broker.h"
+#include "chan_wire.h"
+#include "http_front.h"
 #include "log.h"
 #include "proto.h"
+#include "wire.h"
 #include "ws_handshake.h"
+#include "zsock.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +78,18 @@ static void peer_name(const struct sockaddr *sa, char *out, size_t len)
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
 	snprintf(out, len, "%s", host);
+}
+
+/* One channel message to the router about this connection (key: channel id). */
+static int chan_send(struct conn *c, const char *kind, const void *body, size_t len)
+{
+	int rc = wire_send(c->b->zsock, NULL, 0, kind, &c->id, 1, body, len, c->ch_id,
+			   strlen(c->ch_id));
+	if (rc < 0)
+		log_warn("conn %llu: channel %s: could not send '%s' to the router: %s",
+			 (unsigned long long)c->id, c->ch_id, kind, zmq_strerror(errno));
+	zsock_kick(c->b->zw);
+	return rc;
 }
 
 struct conn *conn_new(struct broker *b, int fd, const struct sockaddr *sa, int salen)
@@ -207,6 +226,9 @@ void conn_free(struct conn *c)
 
 	if (c->told_router)
 		broker_send(b, "close", c->id, NULL, 0);
+	if (c->ch_attached)
+		chan_send(c, c->ch_dir == CHAN_WRITE ? "chend" : "chgone", NULL, 0);
+	free(c->ch_accept);
 	log_debug("conn %llu (%s): closed", (unsigned long long)c->id, c->worker_id);
 	if (c->close_timer)
 		event_free(c->close_timer);
@@ -255,6 +277,70 @@ static void conn_start_worker(struct conn *c)
 		 c->worker_id, c->peer);
 }
 
+/*
+ * "/ws/channels/<id>?key=&dir=": the router holds the channels, so the
+ * upgrade waits for its verdict ("chok" -> 101, "chno" -> 403/404/409)
+ * with reading stopped; the handshake deadline still runs.
+ */
+static int conn_chan_handshake(struct conn *c, struct ws_hs_request *req)
+{
+	struct chan_url u;
+	char resp[256], body[CHAN_KEY_MAX + 3];
+	size_t rl;
+	int n;
+
+	if (chan_url_parse(req->path, req->query, &u) != CHAN_URL_OK) {
+		conn_http_error(c, 400, "channel URL is /ws/channels/<id>?key=<key>&dir=read|write");
+		return -1;
+	}
+	rl = ws_hs_response(resp, sizeof resp, req->key);
+	c->ch_accept = malloc(rl ? rl : 1);
+	if (!c->ch_accept || !rl) {
+		conn_http_error(c, 500, "out of memory");
+		return -1;
+	}
+	memcpy(c->ch_accept, resp, rl);
+	c->ch_accept_len = rl;
+	c->path = PATH_CHANNEL;
+	c->ch_dir = u.dir;
+	snprintf(c->ch_id, sizeof c->ch_id, "%s", u.id);
+	evbuffer_drain(bufferevent_get_input(c->bev), req->header_bytes);
+	bufferevent_disable(c->bev, EV_READ);
+	n = snprintf(body, sizeof body, "%c:%s", u.dir == CHAN_READ ? 'r' : 'w', u.key);
+	if (chan_send(c, "chatt", body, (size_t)n) < 0) {
+		conn_http_error(c, 503, "the engine's router is not reachable");
+		return -1;
+	}
+	sodium_memzero(body, sizeof body);
+	return 0;
+}
+
+/* The router's verdict on a channel upgrade. */
+static void conn_chan_answer(struct conn *c, int ok, int status)
+{
+	if (c->state != CONN_HANDSHAKE || c->path != PATH_CHANNEL || !c->ch_accept)
+		return;
+	if (!ok) {
+		conn_http_error(c, status, status == 404 ? "no such channel" :
+				status == 403 ? "bad channel access key" :
+				status == 409 ? "this end of the channel is already connected" :
+				"channel refused");
+		return;
+	}
+	evbuffer_add(bufferevent_get_output(c->bev), c->ch_accept, c->ch_accept_len);
+	free(c->ch_accept);
+	c->ch_accept = NULL;
+	ws_decoder_init(&c->dec, (size_t)c->b->cfg->ws_max_frame, (size_t)c->b->cfg->ws_max_message);
+	c->state = CONN_OPEN;
+	c->ch_attached = 1;
+	evtimer_del(c->close_timer);
+	/* a writer reads once the router grants credit; a reader reads control frames */
+	if (c->ch_dir == CHAN_READ)
+		bufferevent_enable(c->bev, EV_READ);
+	log_debug("conn %llu: channel %s %s end connected", (unsigned long long)c->id, c->ch_id,
+		  c->ch_dir == CHAN_READ ? "read" : "write");
+}
+
 /* Returns 0 when the connection is still reading, -1 when it is closing. */
 static int conn_handshake(struct conn *c)
 {
@@ -280,6 +366,10 @@ static int conn_handshake(struct conn *c)
 		c->path = PATH_WORKER;
 	} else if (strcmp(req.path, "/otel") == 0) {
 		c->path = PATH_OTEL;
+	} else if (strncmp(req.path, "/ws/channels/", 13) == 0) {
+		rc = conn_chan_handshake(c, &req);
+		ws_hs_request_free(&req);
+		return rc;
 	} else {
 		ws_hs_request_free(&req);
 		conn_http_error(c, 404, "no WebSocket endpoint at this path (use / or /otel)");
@@ -315,9 +405,34 @@ static void conn_reply(struct conn *c, const char *body, size_t len)
 	conn_send_text(c, body, len);
 }
 
+/* A writer's data frame becomes one chunk ('t' text, 'b' binary) at the cost of one credit. */
+static void conn_chan_frame(struct conn *c, int opcode, const uint8_t *d, size_t len)
+{
+	char *buf;
+
+	if (c->ch_dir != CHAN_WRITE || len == 0)
+		return;		/* readers only send control frames; empty chunks carry nothing */
+	buf = malloc(len + 1);
+	if (!buf) {
+		conn_close(c, WS_CLOSE_INTERNAL, "out of memory");
+		return;
+	}
+	buf[0] = opcode == WS_OP_TEXT ? 't' : 'b';
+	memcpy(buf + 1, d, len);
+	if (chan_send(c, "chd", buf, len + 1) < 0)
+		conn_close(c, WS_CLOSE_INTERNAL, "the engine's router is not reachable");
+	free(buf);
+	c->ch_credit--;
+}
+
 static void conn_on_message(struct conn *c, int opcode, const uint8_t *d, size_t len)
 {
 	struct proto_result r;
+
+	if (c->path == PATH_CHANNEL) {
+		conn_chan_frame(c, opcode, d, len);
+		return;
+	}
 
 	if (opcode == WS_OP_BINARY && is_telemetry(d, len)) {
 		conn_on_telemetry(c, d, len);
@@ -437,6 +552,12 @@ static void conn_read_frames(struct conn *c)
 
 	while (c->state == CONN_OPEN) {
 		size_t len = evbuffer_get_length(in);
+
+		/* back-pressure: a writer with no credit is not read any further */
+		if (c->path == PATH_CHANNEL && c->ch_dir == CHAN_WRITE && c->ch_credit <= 0) {
+			bufferevent_disable(c->bev, EV_READ);
+			return;
+		}
 		struct evbuffer_iovec v;
 		struct ws_event ev;
 		size_t consumed = 0;
@@ -484,8 +605,17 @@ static void conn_on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->state == CONN_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (c->state == CONN_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		conn_free(c);
+		return;
+	}
+	/* a reader's chunks left our buffer: the router may send more */
+	if (c->path == PATH_CHANNEL && c->ch_unacked && c->state == CONN_OPEN) {
+		char b[16];
+		int n = snprintf(b, sizeof b, "%u", c->ch_unacked);
+		c->ch_unacked = 0;
+		chan_send(c, "chack", b, (size_t)n);
+	}
 }
 
 /* Handshake deadline or close grace period: either way the connection ends. */
@@ -554,4 +684,71 @@ void conn_result_delivered(struct conn *c, const char *key, size_t key_len)
 	memcpy(k, key, key_len);
 	k[key_len] = '\0';
 	pending_del(c, k);
+}
+
+static struct conn *conn_find(struct broker *b, uint64_t id)
+{
+	void *v;
+	return lh_table_lookup_ex(b->conns, (void *)(uintptr_t)id, &v) ? v : NULL;
+}
+
+int conn_chan_on_router(struct broker *b, struct wire_msg *m)
+{
+	const char *k = m->kind;
+	struct conn *c;
+	uint64_t id;
+
+	if (k[0] != 'c' || k[1] != 'h' || (strcmp(k, "chok") != 0 && strcmp(k, "chno") != 0 &&
+					   strcmp(k, "chd") != 0 && strcmp(k, "chend") != 0 &&
+					   strcmp(k, "chcredit") != 0 && strcmp(k, "chclose") != 0))
+		return 0;
+	if (m->nids != 1)
+		return 1;
+	id = wire_id(m, 0);
+	if (id & CHAN_HTTP_BIT) {
+		http_front_on_chan(b->http, m);
+		return 1;
+	}
+	c = conn_find(b, id);
+	if (!c || c->path != PATH_CHANNEL) {
+		/* gone already (before or after its attach): the router drops or ends it */
+		if ((strcmp(k, "chd") == 0 || strcmp(k, "chok") == 0) && m->key_len &&
+		    m->key_len <= CHAN_ID_MAX) {
+			wire_send(b->zsock, NULL, 0, "chgone", &id, 1, NULL, 0, m->key, m->key_len);
+			zsock_kick(b->zw);
+		}
+		return 1;
+	}
+	if (strcmp(k, "chok") == 0 || strcmp(k, "chno") == 0) {
+		int st = 403;
+		if (m->body_len == 3)
+			st = (m->body[0] - '0') * 100 + (m->body[1] - '0') * 10 + (m->body[2] - '0');
+		conn_chan_answer(c, k[2] == 'o', st);
+	} else if (strcmp(k, "chd") == 0) {
+		if (c->state != CONN_OPEN || c->ch_dir != CHAN_READ || m->body_len < 1)
+			return 1;
+		conn_write_frame(c, m->body[0] == 't' ? WS_OP_TEXT : WS_OP_BINARY, m->body + 1,
+				 m->body_len - 1);
+		c->ch_unacked++;
+	} else if (strcmp(k, "chcredit") == 0) {
+		char nb[16];
+		int was;
+		if (m->body_len == 0 || m->body_len >= sizeof nb || c->ch_dir != CHAN_WRITE)
+			return 1;
+		memcpy(nb, m->body, m->body_len);
+		nb[m->body_len] = '\0';
+		was = c->ch_credit > 0;
+		c->ch_credit += atoi(nb);
+		if (!was && c->ch_credit > 0 && c->state == CONN_OPEN) {
+			bufferevent_enable(c->bev, EV_READ);
+			conn_read_frames(c);	/* frames already buffered */
+		}
+	} else if (strcmp(k, "chend") == 0) {
+		c->ch_attached = 0;
+		conn_close(c, WS_CLOSE_NORMAL, "stream_complete");
+	} else {	/* chclose: the channel is gone */
+		c->ch_attached = 0;
+		conn_close(c, WS_CLOSE_NORMAL, "channel_close");
+	}
+	return 1;
 }

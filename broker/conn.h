@@ -24,6 +24,7 @@ enum conn_state {
 enum conn_path {
 	PATH_WORKER,		/* "/": the worker protocol */
 	PATH_OTEL,		/* "/otel": telemetry frames only */
+	PATH_CHANNEL,		/* "/ws/channels/<id>": one end of a byte channel */
 };
 
 struct conn {
@@ -45,6 +46,15 @@ struct conn {
 	struct lh_table *reg_fns;
 	struct lh_table *reg_trigs;
 	char *announce;
+
+	/* PATH_CHANNEL only */
+	char ch_id[65];			/* channel id */
+	int ch_dir;			/* CHAN_WRITE or CHAN_READ */
+	int ch_attached;		/* the router accepted us: tell it when we go */
+	char *ch_accept;		/* the 101 response, sent once the router accepts */
+	size_t ch_accept_len;
+	int64_t ch_credit;		/* writer: chunks we may still forward */
+	unsigned ch_unacked;		/* reader: chunks written, not yet acknowledged */
 };
 
 /* Take ownership of an accepted socket. Returns NULL (socket closed) on failure. */
@@ -71,5 +81,13 @@ void conn_fail_pending(struct conn *c, const char *code, const char *message);
 
 /* A result for the caller's invocation id key is delivered: forget it. */
 void conn_result_delivered(struct conn *c, const char *key, size_t key_len);
+
+/*
+ * A router message about a byte channel (chok, chno, chd, chend, chcredit,
+ * chclose): 1 if handled here (or by the HTTP front for its requests), 0 if
+ * the kind is not a channel kind.
+ */
+struct wire_msg;
+int conn_chan_on_router(struct broker *b, struct wire_msg *m);
 
 #endif

@@ -1,5 +1,6 @@
 #include "http_front.h"
 #include "broker.h"
+#include "chan_wire.h"
 #include "hmap.h"
 #include "http_map.h"
 #include "http_route.h"
@@ -45,6 +46,17 @@ struct hpend {
 	char origin_ok[256];		/* Access-Control-Allow-Origin to send, "" = none */
 	struct event *timer;
 	struct http_front *h;
+
+	/* byte channels (§4.2), only for functions that use them */
+	int started;			/* streaming: reply_start sent, the timer is off */
+	int status;			/* set_status, 0 = 200 */
+	json_object *hdrs;		/* set_headers, NULL = none */
+	char resp_ch[CHAN_ID_MAX + 1];	/* response channel, once seen */
+	char body_ch[CHAN_ID_MAX + 1];	/* request-body channel, once a reader asked */
+	int64_t credit;			/* body chunks we may still feed */
+	int body_done;
+	unsigned unacked;		/* response chunks not yet written out */
+	struct hpend *snext, *sprev;	/* the streaming list */
 };
 
 struct http_front {
@@ -55,6 +67,7 @@ struct http_front {
 	struct hmap pending;		/* key -> struct hpend * */
 	uint64_t next_id;
 	const struct timeval *timeout;	/* common timeout: http_timeout_ms */
+	struct hpend *streams;		/* requests answering with a streamed body */
 	int cors_any_origin, cors_any_method;
 };
 
@@ -175,8 +188,33 @@ static void send_error(struct evhttp_request *req, int status, const char *code,
 	free(body);
 }
 
+static void chan_msg(struct http_front *h, struct hpend *p, const char *kind, const char *ch,
+		     const void *body, size_t len)
+{
+	uint64_t ep = p->id | CHAN_HTTP_BIT;
+
+	if (wire_send(h->b->zsock, NULL, 0, kind, &ep, 1, body, len, ch, strlen(ch)) < 0)
+		log_warn("http: channel %s: could not send '%s' to the router: %s", ch, kind,
+			 zmq_strerror(errno));
+	zsock_kick(h->b->zw);
+}
+
 static void pend_free(struct hpend *p)
 {
+	struct http_front *h = p->h;
+
+	/* a body nobody finished reading ends here (the request is answered) */
+	if (p->body_ch[0] && !p->body_done)
+		chan_msg(h, p, "chend", p->body_ch, NULL, 0);
+	if (p->started) {
+		if (p->sprev)
+			p->sprev->snext = p->snext;
+		else
+			h->streams = p->snext;
+		if (p->snext)
+			p->snext->sprev = p->sprev;
+	}
+	json_object_put(p->hdrs);
 	hmap_del(&p->h->pending, p->key);
 	if (p->timer)
 		event_free(p->timer);
@@ -212,6 +250,13 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
 		if (p->evcon == evcon) {
 			p->req = NULL;
 			p->evcon = NULL;
+			/* a stream has no answer left to wait for: stop it, free p soon */
+			if (p->started) {
+				if (p->resp_ch[0])
+					chan_msg(h, p, "chgone", p->resp_ch, NULL, 0);
+				if (p->timer)
+					event_active(p->timer, EV_TIMEOUT, 0);
+			}
 		}
 	}
 }
@@ -244,6 +289,8 @@ static void on_httpres(struct http_front *h, struct wire_msg *m)
 	p = hmap_get(&h->pending, key);
 	if (!p)
 		return;		/* timed out already */
+	if (p->started)
+		return;		/* the response is streaming: its channel's end finishes it */
 	if (!p->req) {
 		pend_free(p);
 		return;
@@ -321,6 +368,179 @@ fail:
 	log_warn("http: out of memory loading the route table");
 	table_clear(&t);
 	json_object_put(o);
+}
+
+/* ---- byte channels ------------------------------------------------------ */
+
+/* Feed the buffered request body into its channel, one chunk per credit. */
+static void feed_body(struct http_front *h, struct hpend *p)
+{
+	struct evbuffer *in;
+	char *buf;
+
+	if (!p->req || p->body_done || !p->body_ch[0] || p->credit <= 0)
+		return;
+	in = evhttp_request_get_input_buffer(p->req);
+	buf = malloc(CHAN_CHUNK + 1);
+	if (!buf)
+		return;
+	buf[0] = 'b';
+	while (p->credit > 0) {
+		size_t n = evbuffer_get_length(in);
+		uint64_t ep = p->id | CHAN_HTTP_BIT;
+		if (n == 0) {
+			chan_msg(h, p, "chend", p->body_ch, NULL, 0);
+			p->body_done = 1;
+			break;
+		}
+		if (n > CHAN_CHUNK)
+			n = CHAN_CHUNK;
+		evbuffer_copyout(in, buf + 1, n);
+		if (wire_send(h->b->zsock, NULL, 0, "chd", &ep, 1, buf, n + 1, p->body_ch,
+			      strlen(p->body_ch)) < 0) {
+			/* router link full: the reader sees the body end early */
+			log_warn("http: channel %s: router link full, request body cut", p->body_ch);
+			chan_msg(h, p, "chend", p->body_ch, NULL, 0);
+			p->body_done = 1;
+			break;
+		}
+		evbuffer_drain(in, n);
+		p->credit--;
+	}
+	zsock_kick(h->b->zw);
+	free(buf);
+}
+
+/* The response's chunks left our buffer: acknowledge them (back-pressure). */
+static void on_chunks_out(struct evhttp_connection *evcon, void *arg)
+{
+	struct http_front *h = arg;
+	char b[16];
+
+	for (struct hpend *p = h->streams; p; p = p->snext) {
+		if (p->evcon != evcon || !p->unacked)
+			continue;
+		int n = snprintf(b, sizeof b, "%u", p->unacked);
+		p->unacked = 0;
+		chan_msg(h, p, "chack", p->resp_ch, b, (size_t)n);
+	}
+}
+
+/* The first binary chunk starts the response with the status and headers set so far. */
+static void stream_start(struct http_front *h, struct hpend *p)
+{
+	struct evkeyvalq *oh = evhttp_request_get_output_headers(p->req);
+
+	cors_headers(oh, p->origin_ok, h->cors_any_origin);
+	if (p->hdrs) {
+		json_object_object_foreach(p->hdrs, k, v) {
+			evhttp_remove_header(oh, k);
+			if (evhttp_add_header(oh, k, json_object_get_string(v)) < 0)
+				log_debug("http: skipped an invalid response header %s", k);
+		}
+	}
+	evhttp_send_reply_start(p->req, p->status ? p->status : 200, NULL);
+	p->started = 1;
+	if (p->timer)
+		evtimer_del(p->timer);
+	p->sprev = NULL;
+	p->snext = h->streams;
+	if (h->streams)
+		h->streams->sprev = p;
+	h->streams = p;
+}
+
+/* The response channel ended (or is gone): finish the answer. */
+static void stream_finish(struct http_front *h, struct hpend *p)
+{
+	if (p->req) {
+		if (p->started) {
+			evhttp_send_reply_end(p->req);
+		} else {
+			/* closed before any binary chunk: status and headers, empty body */
+			struct evkeyvalq *oh = evhttp_request_get_output_headers(p->req);
+			cors_headers(oh, p->origin_ok, h->cors_any_origin);
+			if (p->hdrs) {
+				json_object_object_foreach(p->hdrs, k, v) {
+					evhttp_remove_header(oh, k);
+					evhttp_add_header(oh, k, json_object_get_string(v));
+				}
+			}
+			evhttp_send_reply(p->req, p->status ? p->status : 200, NULL, NULL);
+		}
+	}
+	pend_free(p);
+}
+
+void http_front_on_chan(struct http_front *h, struct wire_msg *m)
+{
+	char key[20], ch[CHAN_ID_MAX + 1];
+	struct hpend *p;
+	const char *k = m->kind;
+
+	if (!h || m->nids != 1 || m->key_len == 0 || m->key_len > CHAN_ID_MAX)
+		return;
+	memcpy(ch, m->key, m->key_len);
+	ch[m->key_len] = '\0';
+	snprintf(key, sizeof key, "%" PRIx64, (uint64_t)(wire_id(m, 0) & ~CHAN_HTTP_BIT));
+	p = hmap_get(&h->pending, key);
+	if (strcmp(k, "chd") == 0) {
+		if (!p || !p->req) {
+			/* answered already (or the client left): the writer can stop */
+			uint64_t ep = wire_id(m, 0);
+			wire_send(h->b->zsock, NULL, 0, "chgone", &ep, 1, NULL, 0, ch, strlen(ch));
+			zsock_kick(h->b->zw);
+			return;
+		}
+		snprintf(p->resp_ch, sizeof p->resp_ch, "%s", ch);
+		if (m->body_len >= 1 && m->body[0] == 't') {
+			if (!p->started) {
+				if (!p->hdrs)
+					p->hdrs = json_object_new_object();
+				if (p->hdrs)
+					chan_ctl_apply(m->body + 1, m->body_len - 1, &p->status, p->hdrs);
+			}
+			chan_msg(h, p, "chack", ch, "1", 1);
+			return;
+		}
+		if (m->body_len < 2)
+			return;
+		if (!p->started)
+			stream_start(h, p);
+		struct evbuffer *b = evbuffer_new();
+		if (!b)
+			return;
+		evbuffer_add(b, m->body + 1, m->body_len - 1);
+		evhttp_send_reply_chunk_with_cb(p->req, b, on_chunks_out, h);
+		evbuffer_free(b);
+		p->unacked++;
+	} else if (strcmp(k, "chcredit") == 0) {
+		char nb[16];
+		if (!p || !p->req) {
+			uint64_t ep = wire_id(m, 0);
+			wire_send(h->b->zsock, NULL, 0, "chgone", &ep, 1, NULL, 0, ch, strlen(ch));
+			zsock_kick(h->b->zw);
+			return;
+		}
+		if (m->body_len == 0 || m->body_len >= sizeof nb)
+			return;
+		memcpy(nb, m->body, m->body_len);
+		nb[m->body_len] = '\0';
+		snprintf(p->body_ch, sizeof p->body_ch, "%s", ch);
+		p->credit += atoi(nb);
+		feed_body(h, p);
+	} else if (strcmp(k, "chend") == 0 || strcmp(k, "chclose") == 0) {
+		if (!p)
+			return;
+		if (p->body_ch[0] && strcmp(ch, p->body_ch) == 0) {
+			p->body_done = 1;	/* nobody reads the body any more */
+			return;
+		}
+		/* the response channel: its end answers the request (also before any data) */
+		if (k[2] == 'c' && !p->started && !p->resp_ch[0])
+			return;		/* dropped with an answer that is on its way */
+		stream_finish(h, p);
+	}
 }
 
 int http_front_on_router(struct http_front *h, struct wire_msg *m)

@@ -25,6 +25,12 @@ void http_front_stop(struct http_front *h);
 void http_front_free(struct http_front **h);
 /* Requests waiting for an answer (0 when h is NULL): a stop drains them. */
 size_t http_front_inflight(const struct http_front *h);
+/*
+ * A channel message (shared/chan_wire.h) for one of our requests (endpoint
+ * id with CHAN_HTTP_BIT): response chunks and control messages, the
+ * response's end, credit to feed the request body. h may be NULL.
+ */
+void http_front_on_chan(struct http_front *h, struct wire_msg *m);
 /* A router message of a kind this module owns: 1 if handled, 0 if not ours. */
 int http_front_on_router(struct http_front *h, struct wire_msg *m);
 

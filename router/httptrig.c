@@ -1,5 +1,7 @@
 #include "httptrig.h"
 #include "builtin.h"
+#include "chan_wire.h"
+#include "channels.h"
 #include "hmap.h"
 #include "http_route.h"
 #include "inv.h"
@@ -35,6 +37,9 @@ struct hreq {
 	json_object *meta_msg;
 	json_object *req;		/* the request object from the broker */
 	size_t stage;			/* 0 = condition, 1..n = middleware, n+1 = function */
+	char body_ch[ID_UUID_LEN + 1];	/* request_body channel id, "" = none */
+	char resp_ch[ID_UUID_LEN + 1];	/* response channel id, "" = none */
+	struct event *wait;		/* null result: waiting for a response writer */
 	struct hreq *prev, *next;
 };
 
@@ -260,6 +265,13 @@ static const struct trigkind http_kind = {
 
 static void hreq_free(struct hreq *q)
 {
+	struct chan *c;
+
+	if (q->wait) {
+		event_free(q->wait);
+		if ((c = chan_find(q->resp_ch)))
+			chan_on_writer(c, NULL, NULL);
+	}
 	LIST_DEL(H.reqs, q);
 	free(q->function_id);
 	free(q->condition);
@@ -276,8 +288,13 @@ static void finish(struct router *r, struct hreq *q, json_object *body)
 	size_t len;
 	const char *s = json_object_to_json_string_length(body, JSON_FLAGS, &len);
 
+	struct chan *c;
+
 	if (lh_table_lookup_ex(r->fronts, q->front, &v))
 		router_wire(r, (struct front *)v, "httpres", q->id, s, len, NULL, 0);
+	/* the answer is the function's: its channels are done (a pair: one drop) */
+	if ((c = chan_find(q->body_ch)) || (c = chan_find(q->resp_ch)))
+		chan_drop(r, c);
 	hreq_free(q);
 }
 
@@ -347,6 +364,57 @@ static void on_middleware(struct router *r, void *arg, json_object *result, json
 	step(r, q);
 }
 
+/* The response writer attached: the channel's end will answer the request. */
+static void on_writer(struct router *r, void *arg)
+{
+	(void)r;
+	hreq_free(arg);
+}
+
+/* No response writer came: the function's null result is the answer (200 {}). */
+static void on_wait_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct hreq *q = arg;
+	json_object *o = json_object_new_object();
+
+	(void)fd;
+	(void)what;
+	json_object_object_add(o, "r", NULL);
+	finish(H.r, q, o);
+	json_object_put(o);
+}
+
+/*
+ * A function that streams its response (the SDK's http() helper) returns
+ * nothing, and its response socket may connect after its result arrived:
+ * with a null result, wait up to http_stream_wait_ms for the writer. Once a
+ * writer is attached, or a binary chunk went out, the channel's end answers
+ * the request (the front writes status, headers and chunks as they come).
+ */
+static int hand_to_stream(struct router *r, struct hreq *q, json_object *result)
+{
+	struct chan *c = q->resp_ch[0] ? chan_find(q->resp_ch) : NULL;
+	int is_null = !result || json_object_is_type(result, json_type_null);
+	struct timeval tv;
+
+	if (!c)
+		return 0;
+	if (chan_streaming(c) || (is_null && chan_writer_seen(c))) {
+		hreq_free(q);
+		return 1;
+	}
+	if (!is_null || r->cfg->http_stream_wait_ms <= 0)
+		return 0;
+	q->wait = evtimer_new(r->base, on_wait_over, q);
+	if (!q->wait)
+		return 0;
+	tv.tv_sec = (time_t)(r->cfg->http_stream_wait_ms / 1000);
+	tv.tv_usec = (suseconds_t)(r->cfg->http_stream_wait_ms % 1000) * 1000;
+	evtimer_add(q->wait, &tv);
+	chan_on_writer(c, on_writer, q);
+	return 1;
+}
+
 static void on_function(struct router *r, void *arg, json_object *result, json_object *error)
 {
 	struct hreq *q = arg;
@@ -356,6 +424,8 @@ static void on_function(struct router *r, void *arg, json_object *result, json_o
 		finish_fn_error(r, q, error);
 		return;
 	}
+	if (hand_to_stream(r, q, result))
+		return;
 	o = json_object_new_object();
 	json_object_object_add(o, "r", result ? json_object_get(result) : NULL);
 	finish(r, q, o);
@@ -377,6 +447,37 @@ static json_object *middleware_input(json_object *req)
 	json_object_object_add(o, "request", rq);
 	json_object_object_add(o, "context", json_object_new_object());
 	return o;
+}
+
+/*
+ * The function (not the condition or middleware) gets the two byte channels
+ * of §4.2: request_body (the front feeds the body when a reader attaches)
+ * and response (the front is its reader). Both ends on the front are the
+ * request id with CHAN_HTTP_BIT. Without them the call still runs.
+ */
+static void add_channels(struct router *r, struct hreq *q)
+{
+	struct chan *body, *resp;
+	void *f;
+
+	if (!lh_table_lookup_ex(r->fronts, q->front, &f))
+		return;
+	body = chan_create(r, NULL, 64);
+	resp = chan_create(r, NULL, 64);
+	if (!body || !resp) {
+		if (body)
+			chan_drop(r, body);
+		if (resp)
+			chan_drop(r, resp);
+		return;
+	}
+	chan_pair(body, resp);
+	chan_bind_front(body, CHAN_WRITE, f, q->id | CHAN_HTTP_BIT);
+	chan_bind_front(resp, CHAN_READ, f, q->id | CHAN_HTTP_BIT);
+	snprintf(q->body_ch, sizeof q->body_ch, "%s", chan_id(body));
+	snprintf(q->resp_ch, sizeof q->resp_ch, "%s", chan_id(resp));
+	json_object_object_add(q->req, "request_body", chan_ref(body, CHAN_READ));
+	json_object_object_add(q->req, "response", chan_ref(resp, CHAN_WRITE));
 }
 
 /*
@@ -412,6 +513,7 @@ static void step(struct router *r, struct hreq *q)
 		finish_error(r, q, 503, "function_not_found", m, 0);
 		return;
 	}
+	add_channels(r, q);
 	inv_start(r, NULL, NULL, 0, q->function_id, q->req, q->meta_msg, on_function, q);
 }
 

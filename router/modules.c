@@ -11,6 +11,7 @@
 #include "topics.h"
 #include "httptrig.h"
 #include "streams.h"
+#include "channels.h"
 
 void router_modules_init(struct router *r)
 {
@@ -20,6 +21,7 @@ void router_modules_init(struct router *r)
 	pubsub_init(r);
 	httptrig_init(r);
 	streams_init(r);
+	chan_init(r);
 }
 
 void router_modules_free(struct router *r)
@@ -30,4 +32,5 @@ void router_modules_free(struct router *r)
 	pubsub_free(r);
 	logtrig_free(r);
 	cron_free(r);
+	chan_free_all(r);
 }

@@ -1,4 +1,5 @@
 #include "reg.h"
+#include "channels.h"
 #include "builtin.h"
 #include "inv.h"
 #include "log.h"
@@ -415,6 +416,8 @@ void reg_worker_close(struct router *r, struct worker *w)
 	w->fns = NULL;
 	/* 2. calls it serves fail, calls it waits for lose their caller */
 	inv_worker_gone(r, w);
+	/* 2b. byte channels it created go (their sockets are closed) */
+	chan_worker_gone(r, w->id);
 	/* 3. triggers it registered go, and are unregistered at their provider */
 	lh_foreach_safe(w->trigs, e, tmp)
 		reg_trigger_remove(r, ((struct trigger *)lh_entry_v(e))->id);

@@ -32,6 +32,8 @@ const struct cfg_directive cfg_table[] = {
 	  "CORS: allowed origins, * or a comma-separated list (e.g. https://a.example,https://b.example)" },
 	{ "http_cors_methods", CFG_STRING, F(http_cors_methods), 0, 0, "*", 0,
 	  "CORS: allowed methods, * or a comma-separated list (e.g. GET,POST)" },
+	{ "http_stream_wait_ms", CFG_MS, F(http_stream_wait_ms), 0, 60000, "500", 0,
+	  "a function that returns nothing may still stream its response: wait this long for its response channel to open (then 200 {})" },
 	{ "stream_port", CFG_INT, F(stream_port), 0, 65535, "3112", 0,
 	  "stream WebSocket port (0 = off)" },
 	{ "brokers", CFG_INT, F(brokers), 0, 256, "0", 0,

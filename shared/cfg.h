@@ -32,6 +32,7 @@ struct cfg {
 	int64_t http_max_header;	/* request line + headers */
 	char http_cors_origins[512];	/* "*" or a comma-separated list */
 	char http_cors_methods[256];	/* "*" or a comma-separated list */
+	int64_t http_stream_wait_ms;	/* null result: wait for a response channel writer */
 	int stream_port;
 	int brokers;			/* 0 = number of online CPUs */
 	char data_dir[256];
