@@ -1,0 +1,1065 @@
+/*
+ * trigger_load — drives the router trigger benchmarks (bench/scenario-cron,
+ * bench/scenario-pubsub) and prints one "M <metric> <value>" line per figure
+ * and '#' context lines; the scenarios pair the figures up.
+ *
+ *   trigger_load cron <port>         CRON_JOBS `* * * * * *` cron triggers over
+ *                                    CRON_CONNS worker connections; jitter =
+ *                                    receive time - scheduled_time, per run;
+ *                                    router_late = actual_time - scheduled_time
+ *   trigger_load cron-floor          the floor: a timerfd woken at each whole
+ *                                    second running CRON_JOBS callbacks, each
+ *                                    taking the same measurement
+ *   trigger_load pubsub-trine <port> <N>
+ *                                    N subscriber functions (one connection each,
+ *                                    `subscribe` trigger) and a publisher calling
+ *                                    the built-in `publish`
+ *   trigger_load pubsub-redis <port> <N>
+ *                                    N connections SUBSCRIBEd to one channel and a
+ *                                    publisher sending PUBLISH, raw RESP
+ *
+ * Both pub/sub peers carry the same message, {"s":<seq>,"k":<slot>,"t":<send
+ * time ns>,"p":"xxx…"}, and are driven by the same loop: a message is done when
+ * all N subscribers have it, and K messages are kept in flight (closed loop: a
+ * completed message sends the next). Latency is per delivery: from the send to
+ * each subscriber's receipt, read from the "t" the message carries.
+ *
+ * Everything runs in one thread on one epoll set: the publisher, the
+ * subscribers (or cron workers) and the clocks live in the same process, so
+ * no clock is compared across machines. Neither side parses full JSON: the
+ * fields needed are found by substring search.
+ *
+ * Environment: BENCH_SECONDS (pub/sub window, default 3), BENCH_WARMUP
+ * (default 0.5), PUBSUB_INFLIGHT (K for the throughput runs, default 32),
+ * PUBSUB_PAYLOAD (bytes of "p", default 100), CRON_JOBS (default 10000),
+ * CRON_CONNS (default 4), CRON_SECONDS (ticks measured, default 10),
+ * CRON_WARMUP (ticks skipped first, default 2).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1	/* memmem */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ID_LEN 36
+#define READ_CHUNK (256u << 10)
+#define MAX_INFLIGHT 1024
+#define READY_NS (15ull * 1000000000ull)	/* how long the first message may take */
+#define DRAIN_NS (5ull * 1000000000ull)		/* give up on stragglers after this */
+#define LOST_NS (2ull * 1000000000ull)		/* a message not complete by then is lost */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t real_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static void fatal(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "trigger_load: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static double env_double(const char *name, double dflt)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return dflt;
+	char *end;
+	double d = strtod(v, &end);
+	if (*end || d <= 0)
+		fatal("bad value for %s", name);
+	return d;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n);
+	if (!p)
+		fatal("%s", "out of memory");
+	return p;
+}
+
+/* ---------------------------------------------------------------- buffers */
+
+/* Bytes live in p[off..len); consuming only moves off (as in bench/loadgen.c). */
+struct buf {
+	uint8_t *p;
+	size_t off;
+	size_t len;
+	size_t cap;
+};
+
+static void buf_reserve(struct buf *b, size_t extra)
+{
+	if (b->off > 0 && b->len + extra > b->cap) {
+		memmove(b->p, b->p + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	size_t want = b->len + extra;
+	if (want <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap < want)
+		cap *= 2;
+	b->p = xrealloc(b->p, cap);
+	b->cap = cap;
+}
+
+static void buf_add(struct buf *b, const void *data, size_t len)
+{
+	buf_reserve(b, len);
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+}
+
+static void buf_str(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+static void buf_consume(struct buf *b, size_t n)
+{
+	b->off += n;
+	if (b->off == b->len)
+		b->off = b->len = 0;
+}
+
+/* Where the value of JSON member "key" starts (after ':' and blanks), or NULL. */
+static const uint8_t *json_val(const uint8_t *msg, size_t len, const char *key)
+{
+	char pat[64];
+	int pl = snprintf(pat, sizeof pat, "\"%s\"", key);
+	const uint8_t *end = msg + len;
+	const uint8_t *p = memmem(msg, len, pat, (size_t)pl);
+	if (!p)
+		return NULL;
+	p += pl;
+	while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p < end ? p : NULL;
+}
+
+/* A JSON string member without escapes (the benchmark never sends any). */
+static int json_str(const uint8_t *msg, size_t len, const char *key,
+		    const uint8_t **val, size_t *vlen)
+{
+	const uint8_t *end = msg + len, *p = json_val(msg, len, key);
+	if (!p || *p != '"')
+		return -1;
+	p++;
+	const uint8_t *q = memchr(p, '"', (size_t)(end - p));
+	if (!q)
+		return -1;
+	*val = p;
+	*vlen = (size_t)(q - p);
+	return 0;
+}
+
+/* A non-negative JSON integer member. */
+static int json_u64(const uint8_t *msg, size_t len, const char *key, uint64_t *out)
+{
+	const uint8_t *end = msg + len, *p = json_val(msg, len, key);
+	uint64_t v = 0;
+	if (!p || *p < '0' || *p > '9')
+		return -1;
+	for (; p < end && *p >= '0' && *p <= '9'; p++)
+		v = v * 10 + (uint64_t)(*p - '0');
+	*out = v;
+	return 0;
+}
+
+/* ----------------------------------------------------------- connections */
+
+/*
+ * One client connection, WebSocket (RFC 6455, masked client frames) or raw
+ * RESP (Redis). on_msg gets each WebSocket text message, or each Redis
+ * "message" push's payload; other Redis replies are only counted.
+ */
+struct conn {
+	int fd;
+	int ep;
+	int want_out;
+	int resp;
+	uint64_t rnd;		/* xorshift state for mask keys */
+	uint64_t replies;	/* Redis replies that were not pushes */
+	struct buf in, out, frag;
+	int frag_op;
+	void (*on_msg)(struct conn *c, const uint8_t *msg, size_t len);
+	void *ctx;
+	int idx;
+};
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+static void ws_queue(struct conn *c, int fin_opcode, const uint8_t *data, size_t len)
+{
+	buf_reserve(&c->out, 14 + len);
+	uint8_t *h = c->out.p + c->out.len;
+	size_t hl;
+	h[0] = (uint8_t)fin_opcode;
+	if (len < 126) {
+		h[1] = 0x80 | (uint8_t)len;
+		hl = 2;
+	} else if (len < 65536) {
+		h[1] = 0x80 | 126;
+		h[2] = (uint8_t)(len >> 8);
+		h[3] = (uint8_t)len;
+		hl = 4;
+	} else {
+		h[1] = 0x80 | 127;
+		for (int i = 0; i < 8; i++)
+			h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+		hl = 10;
+	}
+	uint32_t key = (uint32_t)xorshift(&c->rnd) | 1;
+	memcpy(h + hl, &key, 4);
+	const uint8_t *kb = h + hl;
+	uint8_t *dst = h + hl + 4;
+	for (size_t i = 0; i < len; i++)
+		dst[i] = data[i] ^ kb[i & 3];
+	c->out.len += hl + 4 + len;
+}
+
+static void ws_text(struct conn *c, const void *msg, size_t len)
+{
+	ws_queue(c, 0x81, msg, len);
+}
+
+/* Write what is queued; EPOLLOUT stays armed only while bytes are left. */
+static void conn_flush(struct conn *c)
+{
+	while (c->out.off < c->out.len) {
+		ssize_t n = write(c->fd, c->out.p + c->out.off, c->out.len - c->out.off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			fatal("write: %s", strerror(errno));
+		}
+		buf_consume(&c->out, (size_t)n);
+	}
+	int want = c->out.len > 0;
+	if (want != c->want_out) {
+		struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c };
+		epoll_ctl(c->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		c->want_out = want;
+	}
+}
+
+static void ws_parse(struct conn *c)
+{
+	size_t off = c->in.off;
+	for (;;) {
+		uint8_t *p = c->in.p + off;
+		size_t avail = c->in.len - off;
+		if (avail < 2)
+			break;
+		int fin = p[0] & 0x80, op = p[0] & 0x0F, masked = p[1] & 0x80;
+		uint64_t len = p[1] & 0x7F;
+		size_t hl = 2;
+		if (len == 126) {
+			if (avail < 4)
+				break;
+			len = (uint64_t)p[2] << 8 | p[3];
+			hl = 4;
+		} else if (len == 127) {
+			if (avail < 10)
+				break;
+			len = 0;
+			for (int i = 0; i < 8; i++)
+				len = len << 8 | p[2 + i];
+			hl = 10;
+		}
+		size_t mhl = hl + (masked ? 4 : 0);
+		if (avail < mhl || avail - mhl < len)
+			break;
+		uint8_t *data = p + mhl;
+		if (masked)
+			for (uint64_t i = 0; i < len; i++)
+				data[i] ^= p[hl + (i & 3)];
+		off += mhl + (size_t)len;
+		switch (op) {
+		case 0x1: case 0x2:
+			if (fin) {
+				c->on_msg(c, data, (size_t)len);
+			} else {
+				c->frag.len = 0;
+				c->frag_op = op;
+				buf_add(&c->frag, data, (size_t)len);
+			}
+			break;
+		case 0x0:
+			buf_add(&c->frag, data, (size_t)len);
+			if (fin && c->frag_op)
+				c->on_msg(c, c->frag.p, c->frag.len);
+			if (fin)
+				c->frag_op = 0;
+			break;
+		case 0x8:
+			fatal("%s", "peer closed the WebSocket");
+			break;
+		case 0x9:
+			ws_queue(c, 0x8A, data, (size_t)len);
+			break;
+		default:
+			break;
+		}
+	}
+	buf_consume(&c->in, off - c->in.off);
+}
+
+/*
+ * One RESP value at p: a line (+ - :), a bulk string, or an array of those
+ * (what PUBLISH, SUBSCRIBE and pushes answer). Returns the bytes it takes, 0
+ * if incomplete. For an array, elem[] gets up to 4 bulk strings.
+ */
+struct span {
+	const uint8_t *p;
+	size_t len;
+};
+
+static size_t resp_line(const uint8_t *p, size_t avail, long long *num)
+{
+	const uint8_t *e = memmem(p, avail, "\r\n", 2);
+	if (!e)
+		return 0;
+	if (num) {
+		char tmp[32];
+		size_t n = (size_t)(e - p) - 1 < sizeof tmp - 1 ? (size_t)(e - p) - 1 : sizeof tmp - 1;
+		memcpy(tmp, p + 1, n);
+		tmp[n] = '\0';
+		*num = strtoll(tmp, NULL, 10);
+	}
+	return (size_t)(e - p) + 2;
+}
+
+static size_t resp_value(const uint8_t *p, size_t avail, struct span *elem, int *nelem)
+{
+	long long n;
+	size_t used;
+	if (avail < 1)
+		return 0;
+	switch (p[0]) {
+	case '+': case '-': case ':':
+		return resp_line(p, avail, NULL);
+	case '$':
+		if (!(used = resp_line(p, avail, &n)))
+			return 0;
+		if (n < 0)
+			return used;
+		if (avail - used < (size_t)n + 2)
+			return 0;
+		if (elem) {
+			elem[*nelem].p = p + used;
+			elem[*nelem].len = (size_t)n;
+			(*nelem)++;
+		}
+		return used + (size_t)n + 2;
+	case '*':
+		if (!(used = resp_line(p, avail, &n)))
+			return 0;
+		for (long long i = 0; i < n; i++) {
+			size_t u = resp_value(p + used, avail - used, *nelem < 4 ? elem : NULL, nelem);
+			if (!u)
+				return 0;
+			used += u;
+		}
+		return used;
+	default:
+		fatal("%s", "unexpected reply from redis");
+		return 0;
+	}
+}
+
+static void resp_parse(struct conn *c)
+{
+	for (;;) {
+		struct span el[4];
+		int nel = 0;
+		const uint8_t *p = c->in.p + c->in.off;
+		size_t used = resp_value(p, c->in.len - c->in.off, el, &nel);
+		if (!used)
+			break;
+		if (p[0] == '-')
+			fatal("redis error: %.60s", (const char *)p);
+		if (p[0] == '*' && nel == 3 && el[0].len == 7 && memcmp(el[0].p, "message", 7) == 0)
+			c->on_msg(c, el[2].p, el[2].len);
+		else
+			c->replies++;
+		buf_consume(&c->in, used);
+	}
+}
+
+static void conn_read(struct conn *c)
+{
+	buf_reserve(&c->in, READ_CHUNK);
+	ssize_t n = read(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len);
+	if (n == 0)
+		fatal("%s", "peer closed the connection");
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		fatal("read: %s", strerror(errno));
+	}
+	c->in.len += (size_t)n;
+	if (c->resp)
+		resp_parse(c);
+	else
+		ws_parse(c);
+}
+
+static int tcp_connect(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		fatal("socket: %s", strerror(errno));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		fatal("connect: %s", strerror(errno));
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+static struct conn *conn_add(int fd, int ep, int resp, void (*on_msg)(struct conn *, const uint8_t *, size_t),
+			     void *ctx, struct conn *c)
+{
+	if (!c && !(c = calloc(1, sizeof *c)))
+		fatal("%s", "out of memory");
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		fatal("fcntl: %s", strerror(errno));
+	c->fd = fd;
+	c->ep = ep;
+	c->resp = resp;
+	c->rnd = now_ns() ^ ((uint64_t)fd << 32) ^ 0x9E3779B97F4A7C15ull;
+	c->on_msg = on_msg;
+	c->ctx = ctx;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	return c;
+}
+
+/* Blocking connect and upgrade (RFC 6455's sample key), then non-blocking. */
+static struct conn *ws_connect(int port, int ep, void (*on_msg)(struct conn *, const uint8_t *, size_t),
+			       void *ctx)
+{
+	int fd = tcp_connect(port);
+	char req[256];
+	int rl = snprintf(req, sizeof req,
+			  "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+			  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+			  "Sec-WebSocket-Version: 13\r\n\r\n", port);
+	if (write(fd, req, (size_t)rl) != rl)
+		fatal("handshake write: %s", strerror(errno));
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c)
+		fatal("%s", "out of memory");
+	uint8_t *end = NULL;
+	while (!end) {
+		buf_reserve(&c->in, 4096);
+		ssize_t n = read(fd, c->in.p + c->in.len, c->in.cap - c->in.len);
+		if (n <= 0)
+			fatal("%s", "connection closed during the WebSocket handshake");
+		c->in.len += (size_t)n;
+		end = memmem(c->in.p, c->in.len, "\r\n\r\n", 4);
+	}
+	size_t head = (size_t)(end - c->in.p) + 4;
+	if (c->in.len < 12 || memcmp(c->in.p + 9, "101", 3) != 0 ||
+	    !memmem(c->in.p, head, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", 28))
+		fatal("%s", "WebSocket upgrade refused");
+	buf_consume(&c->in, head);
+	conn_add(fd, ep, 0, on_msg, ctx, c);
+	ws_parse(c);
+	return c;
+}
+
+static void conn_free(struct conn *c)
+{
+	close(c->fd);
+	free(c->in.p);
+	free(c->out.p);
+	free(c->frag.p);
+	free(c);
+}
+
+/* One wait: read what arrived, then write what that queued. */
+static void poll_once(int ep, int timeout_ms)
+{
+	struct epoll_event evs[128];
+	int n = epoll_wait(ep, evs, 128, timeout_ms);
+	for (int i = 0; i < n; i++) {
+		struct conn *c = evs[i].data.ptr;
+		if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+			conn_read(c);
+		conn_flush(c);
+	}
+}
+
+/* A UUIDv4-shaped id: pppppppp-nnnn-4000-8000-nnnnnnnnnnnn. */
+static void make_id(char *id, uint32_t prefix, uint64_t n)
+{
+	char d[ID_LEN + 1];
+	snprintf(d, sizeof d, "%08x-%04x-4000-8000-%012" PRIx64, prefix, (unsigned)(n >> 48) & 0xffff,
+		 (uint64_t)(n & 0xffffffffffffull));
+	memcpy(id, d, ID_LEN);
+}
+
+/* A worker's answer to an invokefunction: result null, as a handler returning nothing. */
+static void answer_null(struct conn *c, const uint8_t *msg, size_t len, struct buf *s)
+{
+	const uint8_t *id;
+	size_t idlen;
+	if (json_str(msg, len, "invocation_id", &id, &idlen) < 0)
+		return;
+	s->off = s->len = 0;
+	buf_str(s, "{\"type\":\"invocationresult\",\"invocation_id\":\"");
+	buf_add(s, id, idlen);
+	buf_str(s, "\",\"result\":null}");
+	ws_text(c, s->p, s->len);
+}
+
+/* Show the start of an unexpected message (registration errors) once per kind. */
+static void show_error(const char *what, const uint8_t *msg, size_t len)
+{
+	static int shown;
+	if (shown++ >= 3)
+		return;
+	char t[200];
+	size_t n = len < sizeof t - 1 ? len : sizeof t - 1;
+	for (size_t i = 0; i < n; i++)
+		t[i] = msg[i] < 0x20 || msg[i] > 0x7e ? '.' : (char)msg[i];
+	t[n] = '\0';
+	printf("# %s: %s\n", what, t);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct samples {
+	int64_t *v;
+	size_t n, cap;
+};
+
+static void samples_add(struct samples *s, int64_t v)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 65536;
+		s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+	}
+	s->v[s->n++] = v;
+}
+
+/* p50/p99/max of the samples (ns) as "M <prefix>p50_us<suffix> <µs>" lines. */
+static void samples_report(struct samples *s, const char *prefix, const char *suffix, int with_max)
+{
+	if (!s->n)
+		return;
+	qsort(s->v, s->n, sizeof *s->v, cmp_i64);
+	printf("M %sp50_us%s %.1f\n", prefix, suffix, s->v[s->n / 2] / 1e3);
+	printf("M %sp99_us%s %.1f\n", prefix, suffix, s->v[s->n * 99 / 100] / 1e3);
+	if (with_max)
+		printf("M %smax_us%s %.1f\n", prefix, suffix, s->v[s->n - 1] / 1e3);
+}
+
+/* ------------------------------------------------------------------ cron */
+
+struct cron {
+	int64_t from_s, to_s;		/* ticks [from, to) are measured */
+	struct samples jit;
+	struct samples fire;		/* actual_time - scheduled_time: the router's side */
+	uint64_t fires;			/* runs of measured ticks */
+	uint64_t errors;
+	int64_t last_sched;		/* latest scheduled_time seen */
+	struct buf scratch;
+};
+
+/*
+ * "YYYY-MM-DDTHH:MM:SS[.mmm]+00:00" (what the router sends) -> Unix ms, or -1.
+ */
+static int64_t parse_rfc3339_utc(const uint8_t *s, size_t len)
+{
+	int ms = 0;
+	if (len < 19 || s[4] != '-' || s[10] != 'T')
+		return -1;
+	if (len >= 23 && s[19] == '.')
+		ms = (s[20] - '0') * 100 + (s[21] - '0') * 10 + (s[22] - '0');
+	struct tm tm = { 0 };
+	char t[20];
+	memcpy(t, s, 19);
+	t[19] = '\0';
+	if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec) != 6)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+static void cron_on_msg(struct conn *c, const uint8_t *msg, size_t len)
+{
+	int64_t now = real_ns();
+	struct cron *cr = c->ctx;
+	const uint8_t *st;
+	size_t stlen;
+	if (!memmem(msg, len, "\"invokefunction\"", 16)) {
+		if (memmem(msg, len, "\"error\"", 7) && cr->errors++ == 0)
+			show_error("cron: error from the engine", msg, len);
+		return;
+	}
+	answer_null(c, msg, len, &cr->scratch);
+	if (json_str(msg, len, "scheduled_time", &st, &stlen) < 0)
+		return;
+	int64_t sched = parse_rfc3339_utc(st, stlen) / 1000;
+	if (sched < 0)
+		return;
+	if (sched > cr->last_sched)
+		cr->last_sched = sched;
+	if (sched >= cr->from_s && sched < cr->to_s) {
+		cr->fires++;
+		samples_add(&cr->jit, now - sched * 1000000000ll);
+		if (json_str(msg, len, "actual_time", &st, &stlen) == 0)
+			samples_add(&cr->fire, (parse_rfc3339_utc(st, stlen) - sched * 1000) * 1000000ll);
+	}
+}
+
+static void run_cron(int port)
+{
+	int jobs = (int)env_double("CRON_JOBS", 10000);
+	int nconn = (int)env_double("CRON_CONNS", 4);
+	int ticks = (int)env_double("CRON_SECONDS", 10);
+	int warm = (int)env_double("CRON_WARMUP", 2);
+	static struct cron cr;
+	int ep = epoll_create1(0);
+	struct conn **conns = xrealloc(NULL, (size_t)nconn * sizeof *conns);
+	uint32_t prefix;
+	char id[ID_LEN + 1] = { 0 };
+	struct buf m = { 0 };
+
+	if (getrandom(&prefix, sizeof prefix, 0) != sizeof prefix)
+		prefix = (uint32_t)now_ns();
+	cr.from_s = cr.to_s = INT64_MAX;
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < nconn; i++) {
+		conns[i] = ws_connect(port, ep, cron_on_msg, &cr);
+		m.off = m.len = 0;
+		char reg[96];
+		snprintf(reg, sizeof reg, "{\"type\":\"registerfunction\",\"id\":\"bench::cron%d\"}", i);
+		buf_str(&m, reg);
+		ws_text(conns[i], m.p, m.len);
+	}
+	for (int j = 0; j < jobs; j++) {
+		struct conn *c = conns[j % nconn];
+		char f[240];
+		make_id(id, prefix, (uint64_t)j);
+		snprintf(f, sizeof f, "{\"type\":\"registertrigger\",\"id\":\"%s\",\"trigger_type\":\"cron\","
+			 "\"function_id\":\"bench::cron%d\",\"config\":{\"expression\":\"* * * * * *\"}}",
+			 id, j % nconn);
+		ws_text(c, f, strlen(f));
+		if (c->out.len > (1u << 20))
+			conn_flush(c);
+		poll_once(ep, 0);
+	}
+	for (int i = 0; i < nconn; i++)
+		conn_flush(conns[i]);
+	/* the registrations are in once a tick after the last one was sent fires */
+	int64_t sent_s = real_ns() / 1000000000ll;
+	uint64_t give_up = now_ns() + 30ull * 1000000000ull;
+	while (cr.last_sched <= sent_s + 1 && now_ns() < give_up)
+		poll_once(ep, 50);
+	if (cr.last_sched <= sent_s + 1)
+		fatal("%s", "no cron run within 30 s of registering");
+	printf("# %d cron jobs `* * * * * *` over %d worker connections, registered in %.2f s\n",
+	       jobs, nconn, (now_ns() - t0) / 1e9);
+	cr.from_s = cr.last_sched + warm;
+	cr.to_s = cr.from_s + ticks;
+	/* measure until a second past the last tick (late runs still count) */
+	while (real_ns() < (cr.to_s + 1) * 1000000000ll)
+		poll_once(ep, 50);
+	uint64_t want = (uint64_t)jobs * (uint64_t)ticks;
+	printf("# ticks %d (after %d warm-up ticks): %" PRIu64 " runs of %" PRIu64 " expected%s\n",
+	       ticks, warm, cr.fires, want, cr.fires == want ? "" : " (some missed or late > 1 s)");
+	if (cr.errors)
+		printf("# %" PRIu64 " error messages from the engine\n", cr.errors);
+	samples_report(&cr.jit, "jitter_", "", 1);
+	samples_report(&cr.fire, "router_late_", "", 1);
+	printf("M runs_per_s %.0f\n", (double)cr.fires / ticks);
+	for (int i = 0; i < nconn; i++)
+		conn_free(conns[i]);
+	free(conns);
+	free(m.p);
+	free(cr.scratch.p);
+	free(cr.jit.v);
+	free(cr.fire.v);
+}
+
+/*
+ * The floor: one thread sleeping on a timerfd armed at each whole second
+ * (CLOCK_REALTIME, absolute), then CRON_JOBS callbacks, each taking the time
+ * and recording it against the scheduled second: what waking up on time and
+ * walking 10,000 jobs costs with nothing else (no heap, no store, no network).
+ */
+static volatile int64_t floor_sink;
+
+static void floor_callback(struct samples *s, int64_t sched_ns)
+{
+	int64_t now = real_ns();
+	floor_sink += now;
+	samples_add(s, now - sched_ns);
+}
+
+static void run_cron_floor(void)
+{
+	int jobs = (int)env_double("CRON_JOBS", 10000);
+	int ticks = (int)env_double("CRON_SECONDS", 10);
+	int warm = (int)env_double("CRON_WARMUP", 2);
+	struct samples s = { 0 };
+	int fd = timerfd_create(CLOCK_REALTIME, 0);
+	if (fd < 0)
+		fatal("timerfd_create: %s", strerror(errno));
+	int64_t next = real_ns() / 1000000000ll + 1;
+	for (int t = 0; t < warm + ticks; t++, next++) {
+		struct itimerspec its = { .it_value = { .tv_sec = (time_t)next } };
+		uint64_t exp;
+		if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+			fatal("timerfd_settime: %s", strerror(errno));
+		if (read(fd, &exp, sizeof exp) != sizeof exp)
+			fatal("timerfd read: %s", strerror(errno));
+		size_t before = s.n;
+		for (int j = 0; j < jobs; j++)
+			floor_callback(&s, next * 1000000000ll);
+		if (t < warm)
+			s.n = before;
+	}
+	close(fd);
+	printf("# timerfd at each whole second, %d callbacks per tick, %d ticks after %d warm-up\n",
+	       jobs, ticks, warm);
+	samples_report(&s, "jitter_", "", 1);
+	free(s.v);
+}
+
+/* ---------------------------------------------------------------- pubsub */
+
+struct slot {
+	uint64_t seq;		/* 0: free */
+	uint64_t t_sent;
+	int remaining;		/* subscribers that have not had it yet */
+};
+
+struct pubsub {
+	int redis;
+	int nsubs;
+	char topic[32];
+	struct conn *pub;
+	struct conn **subs;
+	uint32_t prefix;
+	size_t payload;
+
+	int inflight;
+	int measuring;
+	uint64_t t_warm, t_end;
+	uint64_t seq;
+	struct slot slots[MAX_INFLIGHT];
+	int outstanding;
+
+	uint64_t done;		/* messages complete inside the window */
+	uint64_t deliveries;	/* deliveries inside the window */
+	uint64_t lost;		/* messages not complete after LOST_NS */
+	uint64_t pub_errors;
+	struct samples lat;
+	struct buf m, scratch;
+};
+
+/* Send the message of slot k: {"s":seq,"k":k,"t":ns,"p":"xxx…"} to the topic. */
+static void ps_issue(struct pubsub *ps, int k)
+{
+	struct slot *sl = &ps->slots[k];
+	char head[96];
+	sl->seq = ++ps->seq;
+	sl->remaining = ps->nsubs;
+	sl->t_sent = now_ns();
+	int hl = snprintf(head, sizeof head, "{\"s\":%" PRIu64 ",\"k\":%d,\"t\":%" PRIu64 ",\"p\":\"",
+			  sl->seq, k, sl->t_sent);
+	size_t dlen = (size_t)hl + ps->payload + 2;
+	struct buf *m = &ps->m;
+	m->off = m->len = 0;
+	if (ps->redis) {
+		char pre[96];
+		snprintf(pre, sizeof pre, "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n",
+			 strlen(ps->topic), ps->topic, dlen);
+		buf_str(m, pre);
+	} else {
+		char id[ID_LEN + 1] = { 0 };
+		make_id(id, ps->prefix, sl->seq);
+		buf_str(m, "{\"type\":\"invokefunction\",\"invocation_id\":\"");
+		buf_str(m, id);
+		buf_str(m, "\",\"function_id\":\"publish\",\"data\":{\"topic\":\"");
+		buf_str(m, ps->topic);
+		buf_str(m, "\",\"data\":");
+	}
+	buf_add(m, head, (size_t)hl);
+	buf_reserve(m, ps->payload);
+	memset(m->p + m->len, 'x', ps->payload);
+	m->len += ps->payload;
+	buf_str(m, "\"}");
+	if (ps->redis) {
+		buf_str(m, "\r\n");
+		buf_add(&ps->pub->out, m->p, m->len);
+	} else {
+		buf_str(m, "}}");
+		ws_text(ps->pub, m->p, m->len);
+	}
+	ps->outstanding++;
+}
+
+static void ps_complete(struct pubsub *ps, int k, uint64_t now)
+{
+	ps->slots[k].seq = 0;
+	ps->outstanding--;
+	if (ps->measuring && now >= ps->t_warm && now < ps->t_end)
+		ps->done++;
+	if (ps->measuring && now < ps->t_end)
+		ps_issue(ps, k);
+}
+
+/* A subscriber got data (the raw message, or the invokefunction around it). */
+static void ps_delivered(struct pubsub *ps, const uint8_t *msg, size_t len)
+{
+	uint64_t now = now_ns(), seq, k, t;
+	const uint8_t *p;
+	size_t plen;
+	if (json_u64(msg, len, "s", &seq) < 0 || json_u64(msg, len, "k", &k) < 0 ||
+	    json_u64(msg, len, "t", &t) < 0 || k >= MAX_INFLIGHT)
+		return;
+	struct slot *sl = &ps->slots[k];
+	if (sl->seq != seq || sl->remaining <= 0)
+		return;		/* a straggler from a message given up on */
+	if (json_str(msg, len, "p", &p, &plen) < 0 || plen != ps->payload)
+		return;
+	if (ps->measuring && now >= ps->t_warm && now < ps->t_end) {
+		ps->deliveries++;
+		samples_add(&ps->lat, (int64_t)(now - t));
+	}
+	if (--sl->remaining == 0)
+		ps_complete(ps, (int)k, now);
+}
+
+static void ps_trine_sub_msg(struct conn *c, const uint8_t *msg, size_t len)
+{
+	struct pubsub *ps = c->ctx;
+	if (!memmem(msg, len, "\"invokefunction\"", 16)) {
+		if (memmem(msg, len, "\"error\"", 7))
+			show_error("subscriber: error from the engine", msg, len);
+		return;
+	}
+	answer_null(c, msg, len, &ps->scratch);	/* as the SDK does for every call */
+	ps_delivered(ps, msg, len);
+}
+
+static void ps_redis_sub_msg(struct conn *c, const uint8_t *msg, size_t len)
+{
+	ps_delivered(c->ctx, msg, len);
+}
+
+/* The publisher's own replies: publish's invocationresult, which should be null. */
+static void ps_trine_pub_msg(struct conn *c, const uint8_t *msg, size_t len)
+{
+	struct pubsub *ps = c->ctx;
+	if (memmem(msg, len, "\"error\"", 7) && ps->pub_errors++ == 0)
+		show_error("publisher: error from the engine", msg, len);
+}
+
+/* Give up on messages some subscriber never got (counted, and the slot goes on). */
+static void ps_reap(struct pubsub *ps)
+{
+	uint64_t now = now_ns();
+	for (int k = 0; k < ps->inflight; k++) {
+		struct slot *sl = &ps->slots[k];
+		if (sl->seq && now - sl->t_sent > LOST_NS) {
+			if (ps->measuring)
+				ps->lost++;
+			ps_complete(ps, k, now);
+		}
+	}
+}
+
+static void ps_pump(struct pubsub *ps, int ep, int ms)
+{
+	conn_flush(ps->pub);
+	poll_once(ep, ms);
+	ps_reap(ps);
+}
+
+/* Wait until one message reaches every subscriber (registrations take a moment). */
+static void ps_wait_ready(struct pubsub *ps, int ep)
+{
+	uint64_t give_up = now_ns() + READY_NS;
+	ps->measuring = 0;
+	ps->inflight = 1;
+	while (now_ns() < give_up) {
+		if (ps->slots[0].seq) {	/* the previous probe did not make it: drop it */
+			ps->slots[0].seq = 0;
+			ps->outstanding--;
+		}
+		ps_issue(ps, 0);
+		uint64_t t = now_ns() + 300000000ull;
+		while (ps->slots[0].seq && now_ns() < t)
+			ps_pump(ps, ep, 10);
+		if (!ps->slots[0].seq)
+			return;
+	}
+	fatal("%s", "no message reached every subscriber within 15 s");
+}
+
+static void ps_measure(struct pubsub *ps, int ep, int inflight, double warm, double secs,
+		       const char *suffix)
+{
+	ps->inflight = inflight;
+	ps->measuring = 1;
+	ps->done = ps->deliveries = ps->lost = 0;
+	ps->lat.n = 0;
+	ps->outstanding = 0;
+	for (int k = 0; k < MAX_INFLIGHT; k++)
+		ps->slots[k].seq = 0;
+	uint64_t t0 = now_ns();
+	ps->t_warm = t0 + (uint64_t)(warm * 1e9);
+	ps->t_end = ps->t_warm + (uint64_t)(secs * 1e9);
+	for (int k = 0; k < inflight; k++)
+		ps_issue(ps, k);
+	uint64_t give_up = ps->t_end + DRAIN_NS;
+	while (now_ns() < give_up && !(now_ns() >= ps->t_end && ps->outstanding == 0))
+		ps_pump(ps, ep, 20);
+	ps->measuring = 0;
+	if (ps->outstanding)
+		printf("# n%d k%d: %d messages still incomplete %.0f s after the window\n", ps->nsubs,
+		       inflight, ps->outstanding, DRAIN_NS / 1e9);
+	if (ps->lost)
+		printf("# n%d k%d: %" PRIu64 " messages missed some subscriber (given up after %.0f s)\n",
+		       ps->nsubs, inflight, ps->lost, LOST_NS / 1e9);
+	printf("# n%d k%d: %.0f msgs/s, %.0f deliveries/s\n", ps->nsubs, inflight, ps->done / secs,
+	       ps->deliveries / secs);
+	char sfx[32];
+	snprintf(sfx, sizeof sfx, "_n%d%s", ps->nsubs, suffix);
+	samples_report(&ps->lat, "", sfx, 0);
+	if (ps->done)
+		printf("M msgs_s_n%d%s %.0f\n", ps->nsubs, suffix, ps->done / secs);
+	fflush(stdout);
+}
+
+static void run_pubsub(int redis, int port, int nsubs)
+{
+	static struct pubsub ps;
+	double secs = env_double("BENCH_SECONDS", 3);
+	double warm = env_double("BENCH_WARMUP", 0.5);
+	int k = (int)env_double("PUBSUB_INFLIGHT", 32);
+	int ep = epoll_create1(0);
+
+	if (k > MAX_INFLIGHT)
+		fatal("%s", "PUBSUB_INFLIGHT is at most 1024");
+	ps.redis = redis;
+	ps.nsubs = nsubs;
+	ps.payload = (size_t)env_double("PUBSUB_PAYLOAD", 100);
+	if (getrandom(&ps.prefix, sizeof ps.prefix, 0) != sizeof ps.prefix)
+		ps.prefix = (uint32_t)now_ns();
+	snprintf(ps.topic, sizeof ps.topic, "bench.n%d.%08x", nsubs, ps.prefix);
+	ps.subs = xrealloc(NULL, (size_t)nsubs * sizeof *ps.subs);
+	for (int i = 0; i < nsubs; i++) {
+		char f[256];
+		if (redis) {
+			ps.subs[i] = conn_add(tcp_connect(port), ep, 1, ps_redis_sub_msg, &ps, NULL);
+			snprintf(f, sizeof f, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n", strlen(ps.topic), ps.topic);
+			buf_str(&ps.subs[i]->out, f);
+		} else {
+			char id[ID_LEN + 1] = { 0 };
+			ps.subs[i] = ws_connect(port, ep, ps_trine_sub_msg, &ps);
+			snprintf(f, sizeof f, "{\"type\":\"registerfunction\",\"id\":\"bench::sub%d\"}", i);
+			ws_text(ps.subs[i], f, strlen(f));
+			make_id(id, ps.prefix ^ 0xffffffffu, (uint64_t)i);
+			snprintf(f, sizeof f, "{\"type\":\"registertrigger\",\"id\":\"%s\",\"trigger_type\":"
+				 "\"subscribe\",\"function_id\":\"bench::sub%d\",\"config\":{\"topic\":\"%s\"}}",
+				 id, i, ps.topic);
+			ws_text(ps.subs[i], f, strlen(f));
+		}
+		conn_flush(ps.subs[i]);
+	}
+	if (redis)
+		ps.pub = conn_add(tcp_connect(port), ep, 1, NULL, &ps, NULL);
+	else
+		ps.pub = ws_connect(port, ep, ps_trine_pub_msg, &ps);
+	ps_wait_ready(&ps, ep);
+	printf("# %d subscribers (one connection each), topic %s, payload p of %zu B\n", nsubs, ps.topic,
+	       ps.payload);
+	ps_measure(&ps, ep, 1, warm, secs, "_seq");
+	ps_measure(&ps, ep, k, warm, secs, "");
+	if (ps.pub_errors)
+		printf("# %" PRIu64 " publish calls answered with an error\n", ps.pub_errors);
+	for (int i = 0; i < nsubs; i++)
+		conn_free(ps.subs[i]);
+	free(ps.subs);
+	conn_free(ps.pub);
+	free(ps.lat.v);
+	free(ps.m.p);
+	free(ps.scratch.p);
+}
+
+/* ----------------------------------------------------------------- main */
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: trigger_load cron <port> | trigger_load cron-floor |\n"
+		"       trigger_load pubsub-trine|pubsub-redis <port> <subscribers>\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 3 && strcmp(argv[1], "cron") == 0 && atoi(argv[2]) > 0)
+		run_cron(atoi(argv[2]));
+	else if (argc == 2 && strcmp(argv[1], "cron-floor") == 0)
+		run_cron_floor();
+	else if (argc == 4 && (strcmp(argv[1], "pubsub-trine") == 0 || strcmp(argv[1], "pubsub-redis") == 0) &&
+		 atoi(argv[2]) > 0 && atoi(argv[3]) > 0)
+		run_pubsub(strcmp(argv[1], "pubsub-redis") == 0, atoi(argv[2]), atoi(argv[3]));
+	else
+		usage();
+	return 0;
+}
