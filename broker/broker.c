@@ -117,7 +117,7 @@ static void broker_on_router_msg(struct broker *b, struct wire_msg *m)
 			conn_send_text(c, m->body, m->body_len);
 		}
 	} else if (strcmp(m->kind, "kick") == 0) {
-		json_object *o = json_tokener_parse(m->body_len ? m->body : "{}");
+		json_object *o = wire_body_json(m, 8);
 		json_object *v;
 		int code = WS_CLOSE_POLICY;
 		const char *reason = "closed by the engine";

@@ -168,7 +168,7 @@ static void router_drain_check(struct router *r)
 
 static void on_hello(struct router *r, struct wire_msg *m)
 {
-	json_object *o = json_tokener_parse(m->body_len ? m->body : "{}");
+	json_object *o = wire_body_json(m, 8);
 	json_object *v;
 	int index = -1, ppid = 0;
 	struct front *f;
@@ -275,9 +275,12 @@ static void on_front_msg(struct router *r, struct wire_msg *m)
 	}
 	uint64_t conn_id = wire_id(m, 0);
 	if (strcmp(m->kind, "open") == 0) {
-		json_object *o = json_tokener_parse(m->body_len ? m->body : "{}");
+		/* parsed by length: the frame is not a C string (reading on lost opens) */
+		json_object *o = wire_body_json(m, 8);
 		if (o)
 			reg_worker_open(r, f, conn_id, o);
+		else
+			log_warn("front %s: unparsable open for connection %" PRIu64, f->ident, conn_id);
 		json_object_put(o);
 		return;
 	}

@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,4 +148,23 @@ out:
 	if (hdr != hdr_small)
 		free(hdr);
 	return rc;
+}
+
+struct json_object *wire_body_json(const struct wire_msg *m, int max_depth)
+{
+	json_tokener *tok;
+	json_object *o;
+
+	if (m->body_len == 0)
+		return json_object_new_object();
+	tok = json_tokener_new_ex(max_depth);
+	if (!tok)
+		return NULL;
+	o = json_tokener_parse_ex(tok, m->body, (int)m->body_len);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
 }

@@ -74,4 +74,12 @@ int wire_send(void *sock, const void *ident, size_t ident_len, const char *kind,
 	      const uint64_t *ids, size_t nids, const void *body, size_t body_len,
 	      const void *key, size_t key_len);
 
+/*
+ * The body parsed as one JSON value. The body is a ZeroMQ frame, not a C
+ * string: it is parsed by its length, never read past its end. An empty body
+ * is an empty object. Returns a new reference, or NULL if it is not JSON.
+ */
+struct json_object;
+struct json_object *wire_body_json(const struct wire_msg *m, int max_depth);
+
 #endif
