@@ -303,6 +303,16 @@ export async function startEngine(opts = {}) {
     return info;
   };
 
+  // After a failed test: stop our clients (an SDK worker would otherwise keep
+  // reconnecting and hold the test process open) and kill what is left.
+  engine.abandon = async () => {
+    for (const w of engine.workers) await settle(w.shutdown());
+    engine.workers.clear();
+    for (const c of engine.rawClients) c.terminate();
+    engine.rawClients.clear();
+    engine.kill();
+  };
+
   // Last-resort cleanup: SIGKILL the master and every child we have seen.
   engine.kill = () => {
     if (!engine.exitInfo) {
@@ -362,6 +372,7 @@ export async function stopEngineChecked(engine, assert) {
     info = await engine.stop();
   } catch (e) {
     engine.dumpLog('engine did not stop');
+    await engine.abandon();
     throw e;
   }
   if (info.code !== 0) engine.dumpLog(`engine exit ${JSON.stringify(info)}`);

@@ -18,8 +18,8 @@ import {
 let engine;
 const test = engineTest(() => engine);
 
-after(() => {
-  if (engine) engine.kill(); // only does something if the test failed midway
+after(async () => {
+  if (engine) await engine.abandon(); // only does something if a test failed midway
 });
 
 test('SIGTERM: raw clients get close 1001, exit code 0, no children left', async () => {
