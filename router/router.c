@@ -118,7 +118,22 @@ static struct front *front_find(struct router *r, const char *ident, size_t len)
 	return lh_table_lookup_ex(r->fronts, key, &v) ? v : NULL;
 }
 
-/* A front is gone (crashed, replaced or silent): each of its connections disconnects. */
+static router_front_fn gone_fns[8];
+static size_t ngone_fns;
+
+void router_on_front_gone(router_front_fn fn)
+{
+	if (ngone_fns < sizeof gone_fns / sizeof gone_fns[0])
+		gone_fns[ngone_fns++] = fn;
+	else
+		log_error("router_on_front_gone: too many handlers");
+}
+
+/*
+ * A front is gone (crashed, replaced or silent): each of its connections
+ * disconnects, and modules that keep per-front state (a fanout's stream
+ * subscriptions) are told before the front is freed.
+ */
 static void front_dead(struct router *r, struct front *f, const char *why)
 {
 	struct lh_entry *e, *tmp;
@@ -127,6 +142,8 @@ static void front_dead(struct router *r, struct front *f, const char *why)
 		 lh_table_length(f->workers));
 	lh_foreach_safe(f->workers, e, tmp)
 		reg_worker_close(r, (struct worker *)lh_entry_v(e));
+	for (size_t i = 0; i < ngone_fns; i++)
+		gone_fns[i](r, f);
 	if (f->draining && !f->drained_sent)
 		r->ndraining--;
 	lh_table_delete(r->fronts, f->ident);

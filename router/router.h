@@ -116,6 +116,10 @@ struct wire_msg;
 typedef void (*router_kind_fn)(struct router *r, struct front *f, struct wire_msg *m);
 void router_on_kind(const char *kind, router_kind_fn fn);
 
+/* Called when a front is declared gone (crash, respawn, no heartbeat), before it is freed. */
+typedef void (*router_front_fn)(struct router *r, struct front *f);
+void router_on_front_gone(router_front_fn fn);
+
 /* Send any wire message to a front (modules use it for their own kinds). */
 void router_wire(struct router *r, struct front *f, const char *kind, uint64_t conn_id,
 		 const char *body, size_t len, const char *key, size_t key_len);

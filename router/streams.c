@@ -33,6 +33,7 @@ static struct {
 	void *ctx, *pub;
 	struct lh_table *groups;	/* "stream\x01group" -> struct sgroup * */
 	struct tlist on_change, on_join, on_leave;
+	struct lh_table *subs;		/* "ident conn sub" -> leave payload (json_object *) */
 } S;
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -57,6 +58,12 @@ static void group_free(struct lh_entry *e)
 {
 	free(lh_entry_k(e));
 	free(lh_entry_v(e));
+}
+
+static void sub_entry_free(struct lh_entry *e)
+{
+	free(lh_entry_k(e));
+	json_object_put((json_object *)lh_entry_v(e));
 }
 
 static struct sgroup *group_of(const char *stream, const char *group)
@@ -937,6 +944,69 @@ static json_object *join_payload(json_object *req)
 	return p;
 }
 
+/*
+ * The router remembers every fanout subscription (joined, not yet left) with
+ * its leave payload: when a fanout dies, nobody else can tell the stream:leave
+ * triggers that its clients are gone.
+ */
+static char *sub_key(const char *ident, size_t ident_len, uint64_t conn, const char *sid)
+{
+	size_t n = ident_len + strlen(sid) + 24;
+	char *k = malloc(n);
+
+	if (k)
+		snprintf(k, n, "%.*s %llu %s", (int)ident_len, ident, (unsigned long long)conn, sid);
+	return k;
+}
+
+static void sub_forget(const char *ident, size_t ident_len, uint64_t conn, const char *sid)
+{
+	char *k = sid ? sub_key(ident, ident_len, conn, sid) : NULL;
+
+	if (k)
+		lh_table_delete(S.subs, k);
+	free(k);
+}
+
+static void sub_remember(const char *ident, size_t ident_len, uint64_t conn, json_object *req)
+{
+	char *k = sub_key(ident, ident_len, conn, jstr(req, "sub"));
+
+	if (!k)
+		return;
+	lh_table_delete(S.subs, k);	/* a repeated subscription id replaces the old one */
+	if (lh_table_insert(S.subs, k, join_payload(req)) < 0)
+		free(k);
+}
+
+static void leave_triggers(struct router *r, json_object *payload)
+{
+	size_t n;
+	char **fns = tlist_fns(&S.on_leave, &n);
+
+	for (size_t i = 0; i < n; i++)
+		inv_start(r, NULL, NULL, 0, fns[i], payload, NULL, NULL, NULL);
+	fns_free(fns, n);
+}
+
+/* A fanout is gone: each of its subscriptions leaves. */
+static void on_front_gone(struct router *r, struct front *f)
+{
+	struct lh_entry *e, *tmp;
+	size_t fired = 0;
+
+	lh_foreach_safe(S.subs, e, tmp) {
+		const char *k = (const char *)lh_entry_k(e);
+		if (strncmp(k, f->ident, f->ident_len) != 0 || k[f->ident_len] != ' ')
+			continue;
+		leave_triggers(r, (json_object *)lh_entry_v(e));
+		lh_table_delete(S.subs, k);
+		fired++;
+	}
+	if (fired)
+		log_info("fanout %s is gone: %zu stream subscriptions left", f->ident, fired);
+}
+
 static void join_next(struct router *r, struct join *j);
 
 static void join_trigger_done(struct router *r, void *arg, json_object *result, json_object *error)
@@ -951,6 +1021,7 @@ static void join_trigger_done(struct router *r, void *arg, json_object *result, 
 					   jstr(j->req, "id"), "unauthorized", NULL, NULL);
 		join_reply(r, j, "sunauth", f);
 		json_object_put(f);
+		sub_forget(j->ident, j->ident_len, j->conn, jstr(j->req, "sub"));
 		join_free(j);
 		return;
 	}
@@ -990,6 +1061,7 @@ static void on_sjoin(struct router *r, struct front *f, struct wire_msg *m)
 	j->conn = wire_id(m, 0);
 	j->rid = wire_id(m, 1);
 	j->req = req;
+	sub_remember(f->ident, f->ident_len, j->conn, req);
 	if (!json_object_get_boolean(jget(req, "resync")))
 		j->fns = tlist_fns(&S.on_join, &j->nfns);
 	join_next(r, j);
@@ -998,19 +1070,15 @@ static void on_sjoin(struct router *r, struct front *f, struct wire_msg *m)
 static void on_sleave(struct router *r, struct front *f, struct wire_msg *m)
 {
 	json_object *req = parse_len(m->body, m->body_len), *p;
-	size_t n;
-	char **fns;
 
-	(void)f;
 	if (!jstr(req, "stream")) {
 		json_object_put(req);
 		return;
 	}
+	if (m->nids == 1)
+		sub_forget(f->ident, f->ident_len, wire_id(m, 0), jstr(req, "sub"));
 	p = join_payload(req);
-	fns = tlist_fns(&S.on_leave, &n);
-	for (size_t i = 0; i < n; i++)
-		inv_start(r, NULL, NULL, 0, fns[i], p, NULL, NULL, NULL);
-	fns_free(fns, n);
+	leave_triggers(r, p);
 	json_object_put(p);
 	json_object_put(req);
 }
@@ -1136,6 +1204,7 @@ void streams_init(struct router *r)
 {
 	S.r = r;
 	S.groups = lh_kchar_table_new(1024, group_free);
+	S.subs = lh_kchar_table_new(1024, sub_entry_free);
 	if (pub_bind(r->cfg) < 0)
 		log_error("streams: stream clients will get no live events");
 	reg_trigkind_add(r, &change_kind);
@@ -1152,6 +1221,7 @@ void streams_init(struct router *r)
 	router_on_kind("sjoin", on_sjoin);
 	router_on_kind("sleave", on_sleave);
 	router_on_kind("sauth", on_sauth);
+	router_on_front_gone(on_front_gone);
 	state_init(r);
 }
 
@@ -1164,6 +1234,8 @@ void streams_free(struct router *r)
 		zmq_ctx_term(S.ctx);
 	if (S.groups)
 		lh_table_free(S.groups);
+	if (S.subs)
+		lh_table_free(S.subs);
 	free(S.on_change.v);
 	free(S.on_join.v);
 	free(S.on_leave.v);
