@@ -17,6 +17,15 @@
  *   trigger_load pubsub-redis <port> <N>
  *                                    N connections SUBSCRIBEd to one channel and a
  *                                    publisher sending PUBLISH, raw RESP
+ *   trigger_load streams-trine <port> <N> <stream port>
+ *                                    N stream clients joined to one group on the
+ *                                    stream port and a writer calling the built-in
+ *                                    `stream::send` (bench/scenario-streams)
+ *
+ * With RSS_PIDS="pid ..." set, the pub/sub modes also print the growth of
+ * those processes' summed VmRSS per subscriber connection, measured before
+ * the subscribers connect and once each has its first answer (SUBSCRIBE's
+ * reply, the stream sync), before any message.
  *
  * Both pub/sub peers carry the same message, {"s":<seq>,"k":<slot>,"t":<send
  * time ns>,"p":"xxx…"}, and are driven by the same loop: a message is done when
@@ -785,6 +794,7 @@ struct slot {
 
 struct pubsub {
 	int redis;
+	int streams;		/* trine stream clients instead of subscribe triggers */
 	int nsubs;
 	char topic[32];
 	struct conn *pub;
@@ -830,7 +840,12 @@ static void ps_issue(struct pubsub *ps, int k)
 		make_id(id, ps->prefix, sl->seq);
 		buf_str(m, "{\"type\":\"invokefunction\",\"invocation_id\":\"");
 		buf_str(m, id);
-		buf_str(m, "\",\"function_id\":\"publish\",\"data\":{\"topic\":\"");
+		if (ps->streams) {
+			buf_str(m, "\",\"function_id\":\"stream::send\",\"data\":{\"stream_name\":\"bench\","
+				"\"type\":\"m\",\"group_id\":\"");
+		} else {
+			buf_str(m, "\",\"function_id\":\"publish\",\"data\":{\"topic\":\"");
+		}
 		buf_str(m, ps->topic);
 		buf_str(m, "\",\"data\":");
 	}
@@ -896,6 +911,56 @@ static void ps_trine_sub_msg(struct conn *c, const uint8_t *msg, size_t len)
 static void ps_redis_sub_msg(struct conn *c, const uint8_t *msg, size_t len)
 {
 	ps_delivered(c->ctx, msg, len);
+}
+
+/* A stream client's frame: the sync that answers its join, then the events. */
+static void ps_stream_sub_msg(struct conn *c, const uint8_t *msg, size_t len)
+{
+	if (memmem(msg, len, "\"sync\"", 6))
+		c->replies++;
+	else
+		ps_delivered(c->ctx, msg, len);
+}
+
+/* Summed VmRSS (bytes) of the processes in RSS_PIDS; 0 = unset or unreadable. */
+static long long rss_sum(void)
+{
+	const char *pids = getenv("RSS_PIDS");
+	long long sum = 0;
+	char path[64], line[256];
+
+	while (pids && *pids) {
+		char *end;
+		long pid = strtol(pids, &end, 10);
+		if (end == pids)
+			break;
+		pids = end;
+		snprintf(path, sizeof path, "/proc/%ld/status", pid);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			return 0;
+		while (fgets(line, sizeof line, f))
+			if (strncmp(line, "VmRSS:", 6) == 0)
+				sum += atoll(line + 6) * 1024;
+		fclose(f);
+	}
+	return sum;
+}
+
+/* Wait until every subscriber has its first answer (or 30 s). */
+static void ps_wait_joined(struct pubsub *ps, int ep)
+{
+	uint64_t give_up = now_ns() + 30000000000ull;
+	int n = 0;
+
+	while (now_ns() < give_up) {
+		for (; n < ps->nsubs && ps->subs[n]->replies; n++)
+			;
+		if (n == ps->nsubs)
+			return;
+		poll_once(ep, 20);
+	}
+	printf("# only %d of %d subscribers answered within 30 s\n", n, ps->nsubs);
 }
 
 /* The publisher's own replies: publish's invocationresult, which should be null. */
@@ -975,6 +1040,8 @@ static void ps_measure(struct pubsub *ps, int ep, int inflight, double warm, dou
 		       ps->nsubs, inflight, ps->lost, LOST_NS / 1e9);
 	printf("# n%d k%d: %.0f msgs/s, %.0f deliveries/s\n", ps->nsubs, inflight, ps->done / secs,
 	       ps->deliveries / secs);
+	if (ps->deliveries)
+		printf("M deliveries_s_n%d%s %.0f\n", ps->nsubs, suffix, ps->deliveries / secs);
 	char sfx[32];
 	snprintf(sfx, sizeof sfx, "_n%d%s", ps->nsubs, suffix);
 	samples_report(&ps->lat, "", sfx, 0);
@@ -983,7 +1050,7 @@ static void ps_measure(struct pubsub *ps, int ep, int inflight, double warm, dou
 	fflush(stdout);
 }
 
-static void run_pubsub(int redis, int port, int nsubs)
+static void run_pubsub(int redis, int port, int nsubs, int stream_port)
 {
 	static struct pubsub ps;
 	double secs = env_double("BENCH_SECONDS", 3);
@@ -993,7 +1060,10 @@ static void run_pubsub(int redis, int port, int nsubs)
 
 	if (k > MAX_INFLIGHT)
 		fatal("%s", "PUBSUB_INFLIGHT is at most 1024");
+	long long rss0 = rss_sum();
+
 	ps.redis = redis;
+	ps.streams = stream_port > 0;
 	ps.nsubs = nsubs;
 	ps.payload = (size_t)env_double("PUBSUB_PAYLOAD", 100);
 	if (getrandom(&ps.prefix, sizeof ps.prefix, 0) != sizeof ps.prefix)
@@ -1006,6 +1076,11 @@ static void run_pubsub(int redis, int port, int nsubs)
 			ps.subs[i] = conn_add(tcp_connect(port), ep, 1, ps_redis_sub_msg, &ps, NULL);
 			snprintf(f, sizeof f, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n", strlen(ps.topic), ps.topic);
 			buf_str(&ps.subs[i]->out, f);
+		} else if (ps.streams) {
+			ps.subs[i] = ws_connect(stream_port, ep, ps_stream_sub_msg, &ps);
+			snprintf(f, sizeof f, "{\"type\":\"join\",\"data\":{\"subscriptionId\":\"s%d\","
+				 "\"streamName\":\"bench\",\"groupId\":\"%s\"}}", i, ps.topic);
+			ws_text(ps.subs[i], f, strlen(f));
 		} else {
 			char id[ID_LEN + 1] = { 0 };
 			ps.subs[i] = ws_connect(port, ep, ps_trine_sub_msg, &ps);
@@ -1018,6 +1093,15 @@ static void run_pubsub(int redis, int port, int nsubs)
 			ws_text(ps.subs[i], f, strlen(f));
 		}
 		conn_flush(ps.subs[i]);
+		if (i % 256 == 255)
+			poll_once(ep, 0);	/* answers must not pile up unread */
+	}
+	if (rss0 && (redis || ps.streams)) {
+		ps_wait_joined(&ps, ep);
+		long long rss1 = rss_sum();
+		printf("# RSS of %s: %.1f MiB before %d subscribers, %.1f MiB after\n", getenv("RSS_PIDS"),
+		       rss0 / 1048576.0, nsubs, rss1 / 1048576.0);
+		printf("M rss_bytes_per_sub %.0f\n", (double)(rss1 - rss0) / nsubs);
 	}
 	if (redis)
 		ps.pub = conn_add(tcp_connect(port), ep, 1, NULL, &ps, NULL);
@@ -1044,7 +1128,8 @@ static void run_pubsub(int redis, int port, int nsubs)
 static void usage(void)
 {
 	fprintf(stderr, "usage: trigger_load cron <port> | trigger_load cron-floor |\n"
-		"       trigger_load pubsub-trine|pubsub-redis <port> <subscribers>\n");
+		"       trigger_load pubsub-trine|pubsub-redis <port> <subscribers>\n"
+		"       trigger_load streams-trine <worker port> <subscribers> <stream port>\n");
 	exit(2);
 }
 
@@ -1058,7 +1143,10 @@ int main(int argc, char **argv)
 		run_cron_floor();
 	else if (argc == 4 && (strcmp(argv[1], "pubsub-trine") == 0 || strcmp(argv[1], "pubsub-redis") == 0) &&
 		 atoi(argv[2]) > 0 && atoi(argv[3]) > 0)
-		run_pubsub(strcmp(argv[1], "pubsub-redis") == 0, atoi(argv[2]), atoi(argv[3]));
+		run_pubsub(strcmp(argv[1], "pubsub-redis") == 0, atoi(argv[2]), atoi(argv[3]), 0);
+	else if (argc == 5 && strcmp(argv[1], "streams-trine") == 0 && atoi(argv[2]) > 0 &&
+		 atoi(argv[3]) > 0 && atoi(argv[4]) > 0)
+		run_pubsub(0, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
 	else
 		usage();
 	return 0;
