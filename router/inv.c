@@ -1,3 +1,4 @@
+#include "config.h"	/* _GNU_SOURCE for memmem */
 #include "inv.h"
 #include "builtin.h"
 #include "json_scan.h"
@@ -129,6 +130,17 @@ static int buf_str(struct buf *b, const char *s)
 	return buf_add(b, s, strlen(s));
 }
 
+/* Does the object span have a top-level _caller_worker_id member? (rare: a cheap look first) */
+static int has_caller_key(struct json_span data)
+{
+	static const char *const key[1] = { "_caller_worker_id" };
+	struct json_span v;
+
+	if (!memmem(data.p, data.len, "_caller_worker_id", 17))
+		return 0;
+	return json_scan_object(data.p, data.len, 1000, key, &v, 1) == JSON_SCAN_OK && v.p;
+}
+
 /*
  * The target message: always with an invocation id, never with an action.
  * The payload is spliced in as bytes; for worker callers the reference adds
@@ -150,6 +162,21 @@ static void send_invoke(struct router *r, struct inv *iv, const struct inv_paylo
 	ok &= buf_str(&b, ",\"data\":") == 0;
 	if (!pl->data.p) {
 		ok &= buf_str(&b, "null") == 0;
+	} else if (iv->caller && json_span_kind(pl->data) == '{' && has_caller_key(pl->data)) {
+		/* the caller sent its own _caller_worker_id: ours replaces it, as in the reference */
+		json_tokener *tok = json_tokener_new_ex(r->cfg->max_json_depth + 2);
+		json_object *d = tok ? json_tokener_parse_ex(tok, pl->data.p, (int)pl->data.len) : NULL;
+		size_t dl;
+		if (tok)
+			json_tokener_free(tok);
+		if (d) {
+			json_object_object_add(d, "_caller_worker_id", json_object_new_string(iv->caller->id));
+			const char *ds = json_object_to_json_string_length(d, JSON_FLAGS, &dl);
+			ok &= buf_add(&b, ds, dl) == 0;
+			json_object_put(d);
+		} else {
+			ok = 0;
+		}
 	} else if (iv->caller && json_span_kind(pl->data) == '{') {
 		const char *d = pl->data.p;
 		size_t dl = pl->data.len, i = 1;

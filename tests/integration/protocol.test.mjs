@@ -489,6 +489,23 @@ test('a payload cannot spoof _caller_worker_id', async () => {
   c.terminate();
 });
 
+test('the target sees _caller_worker_id exactly once, the engine\'s, even when the caller sent one', async () => {
+  const target = await rawWorker();
+  target.send({ type: 'registerfunction', id: 'p::rawtarget' });
+  await target.pingPong();
+  const c = await rawWorker();
+  const id = invoke(c, 'p::rawtarget', { _caller_worker_id: 'spoofed', x: 1 });
+  const inv = await target.waitForMessage((m) => m.type === 'invokefunction' && m.function_id === 'p::rawtarget');
+  const raw = target.rawFrames.map((f) => f.data.toString()).find((t) => t.includes('p::rawtarget') && t.includes('invokefunction'));
+  assert.equal(raw.split('_caller_worker_id').length - 1, 1, `one key in ${raw}`);
+  assert.equal(inv.data._caller_worker_id, c.workerId);
+  assert.equal(inv.data.x, 1);
+  target.send({ type: 'invocationresult', invocation_id: inv.invocation_id, function_id: 'p::rawtarget', result: 1 });
+  await resultFor(c, id);
+  c.terminate();
+  target.terminate();
+});
+
 test('two callers using the same invocation_id each get their own result', async () => {
   const a = await rawWorker();
   const b = await rawWorker();
