@@ -25,6 +25,7 @@ let engine;
 const test = engineTest(() => engine);
 let sdk;
 let releaseHold = () => {};
+let held = 0; // l::hold handlers waiting for releaseHold
 const MAX_CONN = 8; // per broker
 
 before(guard(() => engine, 'setup', async () => {
@@ -38,6 +39,7 @@ before(guard(() => engine, 'setup', async () => {
   });
   sdk = sdkWorker(engine, 'limits-sdk');
   sdk.registerFunction('l::hold', async () => {
+    held++;
     await new Promise((r) => {
       const prev = releaseHold;
       releaseHold = () => {
@@ -71,6 +73,9 @@ test('more calls in flight than --max_inflight_per_worker: the extra one gets an
   });
   assert.equal(refused.invocation_id, ids[5], `the 6th call is the one refused: ${JSON.stringify(refused)}`);
   assert.equal(typeof refused.error.code, 'string');
+  // the refusal comes from the broker at once; the five accepted calls may still be on
+  // their way to the worker: release them only once every handler holds
+  await waitFor(() => held >= 5, { what: 'the five accepted calls to reach the handler' });
   releaseHold();
   for (const id of ids.slice(0, 5)) {
     const r = await c.waitForMessage((m) => m.type === 'invocationresult' && m.invocation_id === id);
