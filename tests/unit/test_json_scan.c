@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "json_scan.h"
@@ -105,6 +106,39 @@ static void test_escape(void **state)
 	assert_string_equal(back, "x\"y");
 }
 
+/*
+ * The string scan skips eight bytes at a time: an escape, a quote or a
+ * control byte must be found at every offset and length around that stride.
+ */
+static void test_long_strings(void **state)
+{
+	char buf[128];
+	(void)state;
+	for (int len = 0; len < 40; len++) {
+		for (int at = 0; at < len; at++) {
+			char body[64];
+			memset(body, 'x', (size_t)len);
+			body[len] = '\0';
+			snprintf(buf, sizeof buf, "{\"s\":\"%s\"}", body);
+			assert_int_equal(scan(buf, 4), JSON_SCAN_OK);
+			body[at] = '\t';	/* raw control byte: invalid */
+			snprintf(buf, sizeof buf, "{\"s\":\"%s\"}", body);
+			assert_int_equal(scan(buf, 4), JSON_SCAN_INVALID);
+			body[at] = '"';		/* ends the string early: what follows is garbage */
+			snprintf(buf, sizeof buf, "{\"s\":\"%s\"}", body);
+			assert_int_equal(scan(buf, 4), JSON_SCAN_INVALID);
+		}
+		/* an escaped quote at the end of a long run */
+		char body[64];
+		memset(body, 'y', (size_t)len);
+		body[len] = '\0';
+		snprintf(buf, sizeof buf, "{\"s\":\"%s\\\"\"}", body);
+		assert_int_equal(scan(buf, 4), JSON_SCAN_OK);
+	}
+	/* bytes >= 0x80 (UTF-8) are plain string bytes */
+	assert_int_equal(scan("{\"s\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xe2\x82\xac\"}", 4), JSON_SCAN_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -114,6 +148,7 @@ int main(void)
 		cmocka_unit_test(test_spans),
 		cmocka_unit_test(test_str_decode),
 		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_long_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
