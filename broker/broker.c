@@ -131,6 +131,8 @@ static void broker_on_router_msg(struct broker *b, struct wire_msg *m)
 				conn_close(c, (uint16_t)code, reason);
 			}
 		json_object_put(o);
+	} else if (conn_auth_on_router(b, m)) {
+		/* worker_auth function verdicts */
 	} else if (conn_chan_on_router(b, m)) {
 		/* byte channels: broker/conn.c and the HTTP front */
 	} else if (http_front_on_router(b->http, m)) {

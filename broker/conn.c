@@ -4,6 +4,7 @@
 #include "http_front.h"
 #include "log.h"
 #include "proto.h"
+#include "wauth.h"
 #include "wire.h"
 #include "ws_handshake.h"
 #include "zsock.h"
@@ -243,14 +244,21 @@ void conn_free(struct conn *c)
 	if (c->reg_trigs)
 		lh_table_free(c->reg_trigs);
 	free(c->announce);
+	free(c->acl);
 	broker_conn_gone(b, c);
 	free(c);
 }
 
-static void conn_open_body(struct conn *c, char *buf, size_t len)
+/* The "open" body (malloc'd): ids, peer address and the worker_auth verdict if any. */
+static char *conn_open_body(struct conn *c)
 {
-	snprintf(buf, len, "{\"worker_id\":\"%s\",\"reattach_token\":\"%s\",\"ip\":\"%s\"}",
-		 c->worker_id, c->token, c->peer);
+	size_t n = 160 + strlen(c->peer) + (c->acl ? strlen(c->acl) : 0);
+	char *buf = malloc(n);
+
+	if (buf)
+		snprintf(buf, n, "{\"worker_id\":\"%s\",\"reattach_token\":\"%s\",\"ip\":\"%s\"%s%s}",
+			 c->worker_id, c->token, c->peer, c->acl ? ",\"acl\":" : "", c->acl ? c->acl : "");
+	return buf;
 }
 
 /* The upgrade succeeded on "/": this connection is a worker from now on. */
@@ -270,8 +278,13 @@ static void conn_start_worker(struct conn *c)
 		     "{\"type\":\"workerregistered\",\"worker_id\":\"%s\",\"reattach_token\":\"%s\"}",
 		     c->worker_id, c->token);
 	conn_send_text(c, buf, (size_t)n);
-	conn_open_body(c, buf, sizeof buf);
-	broker_send(c->b, "open", c->id, buf, strlen(buf));
+	char *ob = conn_open_body(c);
+	if (!ob) {
+		conn_close(c, WS_CLOSE_INTERNAL, "out of memory");
+		return;
+	}
+	broker_send(c->b, "open", c->id, ob, strlen(ob));
+	free(ob);
 	c->told_router = 1;
 	log_info("conn %llu: worker %s connected from %s", (unsigned long long)c->id,
 		 c->worker_id, c->peer);
@@ -341,6 +354,18 @@ static void conn_chan_answer(struct conn *c, int ok, int status)
 		  c->ch_dir == CHAN_READ ? "read" : "write");
 }
 
+/* Send the 101 answer: frames flow from now on. */
+static void conn_upgrade(struct conn *c, const char *resp, size_t rl)
+{
+	evbuffer_add(bufferevent_get_output(c->bev), resp, rl);
+	ws_decoder_init(&c->dec, (size_t)c->b->cfg->ws_max_frame, (size_t)c->b->cfg->ws_max_message);
+	c->state = CONN_OPEN;
+	evtimer_del(c->close_timer);
+}
+
+static int conn_auth_ask(struct conn *c, const struct ws_hs_request *req, const char *resp, size_t rl);
+static struct conn *conn_find(struct broker *b, uint64_t id);
+
 /* Returns 0 when the connection is still reading, -1 when it is closing. */
 static int conn_handshake(struct conn *c)
 {
@@ -376,15 +401,94 @@ static int conn_handshake(struct conn *c)
 		return -1;
 	}
 	size_t rl = ws_hs_response(resp, sizeof resp, req.key);
+	int mode = wauth_mode_parse(c->b->cfg->worker_auth);
+
 	evbuffer_drain(in, req.header_bytes);
+	/* worker_auth function: a worker with worker_auth_token is trusted (it may provide the function) */
+	if (mode == WAUTH_FUNCTION && !(c->b->cfg->worker_auth_token[0] &&
+					wauth_token_ok(&req, c->b->cfg->worker_auth_token))) {
+		rc = conn_auth_ask(c, &req, resp, rl);
+		ws_hs_request_free(&req);
+		return rc;
+	}
+	if (mode == WAUTH_TOKEN && !wauth_token_ok(&req, c->b->cfg->worker_auth_token)) {
+		ws_hs_request_free(&req);
+		conn_upgrade(c, resp, rl);
+		conn_close(c, WAUTH_CLOSE_CODE, "unauthorized: missing or wrong worker token");
+		return -1;
+	}
 	ws_hs_request_free(&req);
-	evbuffer_add(bufferevent_get_output(c->bev), resp, rl);
-	ws_decoder_init(&c->dec, (size_t)c->b->cfg->ws_max_frame, (size_t)c->b->cfg->ws_max_message);
-	c->state = CONN_OPEN;
-	evtimer_del(c->close_timer);
+	conn_upgrade(c, resp, rl);
 	if (c->path == PATH_WORKER)
 		conn_start_worker(c);
 	return 0;
+}
+
+/*
+ * worker_auth function: the upgrade waits, with reading stopped, for the
+ * router's verdict on {headers, query_params, ip_address}; the worker can
+ * send nothing before it, so none of its registrations can take effect if
+ * it is refused. The handshake deadline still runs (router gone = refused).
+ */
+static int conn_auth_ask(struct conn *c, const struct ws_hs_request *req, const char *resp, size_t rl)
+{
+	json_object *o = wauth_request(req, c->peer);
+	const char *s = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : NULL;
+
+	c->ch_accept = malloc(rl ? rl : 1);
+	if (!s || !c->ch_accept || !rl) {
+		json_object_put(o);
+		conn_http_error(c, 500, "out of memory");
+		return -1;
+	}
+	memcpy(c->ch_accept, resp, rl);
+	c->ch_accept_len = rl;
+	c->auth_wait = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	if (broker_send(c->b, "wauth", c->id, s, strlen(s)) < 0) {
+		json_object_put(o);
+		conn_http_error(c, 503, "the engine's router is not reachable");
+		return -1;
+	}
+	json_object_put(o);
+	return 0;
+}
+
+int conn_auth_on_router(struct broker *b, struct wire_msg *m)
+{
+	struct conn *c;
+	int ok;
+
+	if (strcmp(m->kind, "wauthok") != 0 && strcmp(m->kind, "wauthno") != 0)
+		return 0;
+	ok = m->kind[5] == 'o';
+	if (m->nids != 1 || !(c = conn_find(b, wire_id(m, 0))) || !c->auth_wait ||
+	    c->state != CONN_HANDSHAKE)
+		return 1;
+	c->auth_wait = 0;
+	conn_upgrade(c, c->ch_accept, c->ch_accept_len);
+	free(c->ch_accept);
+	c->ch_accept = NULL;
+	if (!ok) {
+		char reason[120];
+		snprintf(reason, sizeof reason, "unauthorized: %.*s",
+			 (int)(m->body_len < 100 ? m->body_len : 100), m->body ? m->body : "");
+		conn_close(c, WAUTH_CLOSE_CODE, reason);
+		return 1;
+	}
+	if (m->body_len) {
+		c->acl = malloc(m->body_len + 1);
+		if (!c->acl) {
+			conn_close(c, WS_CLOSE_INTERNAL, "out of memory");
+			return 1;
+		}
+		memcpy(c->acl, m->body, m->body_len);
+		c->acl[m->body_len] = '\0';
+	}
+	bufferevent_enable(c->bev, EV_READ);
+	if (c->path == PATH_WORKER)
+		conn_start_worker(c);
+	return 1;
 }
 
 static int is_telemetry(const uint8_t *d, size_t len)
@@ -643,13 +747,13 @@ static void conn_on_event(struct bufferevent *bev, short what, void *arg)
 
 void conn_replay(struct conn *c)
 {
-	char buf[256];
 	struct lh_entry *e;
+	char *ob;
 
-	if (!c->told_router)
+	if (!c->told_router || !(ob = conn_open_body(c)))
 		return;
-	conn_open_body(c, buf, sizeof buf);
-	broker_send(c->b, "open", c->id, buf, strlen(buf));
+	broker_send(c->b, "open", c->id, ob, strlen(ob));
+	free(ob);
 	if (c->announce)
 		broker_send(c->b, "msg", c->id, c->announce, strlen(c->announce));
 	/* trigger types first, then functions, then triggers: the SDK's order */

@@ -14,6 +14,7 @@
 
 struct broker;
 struct lh_table;
+struct wire_msg;
 
 enum conn_state {
 	CONN_HANDSHAKE,		/* reading the HTTP upgrade request */
@@ -46,12 +47,14 @@ struct conn {
 	struct lh_table *reg_fns;
 	struct lh_table *reg_trigs;
 	char *announce;
+	char *acl;			/* worker_auth function: the router's verdict, in every open */
+	int auth_wait;			/* upgrade held until the router's worker_auth verdict */
 
 	/* PATH_CHANNEL only */
 	char ch_id[65];			/* channel id */
 	int ch_dir;			/* CHAN_WRITE or CHAN_READ */
 	int ch_attached;		/* the router accepted us: tell it when we go */
-	char *ch_accept;		/* the 101 response, sent once the router accepts */
+	char *ch_accept;		/* the 101 response, sent once the router accepts (also auth_wait) */
 	size_t ch_accept_len;
 	int64_t ch_credit;		/* writer: chunks we may still forward */
 	unsigned ch_unacked;		/* reader: chunks written, not yet acknowledged */
@@ -72,6 +75,9 @@ void conn_close(struct conn *c, uint16_t code, const char *reason);
 
 /* Free immediately, without a close frame (peer gone, or broker exiting). */
 void conn_free(struct conn *c);
+
+/* "wauthok"/"wauthno" (worker_auth function verdicts): 1 when m was one. */
+int conn_auth_on_router(struct broker *b, struct wire_msg *m);
 
 /* The router restarted: replay what it needs to know about this connection. */
 void conn_replay(struct conn *c);

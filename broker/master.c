@@ -138,10 +138,24 @@ int master_prepare(struct cfg *cfg)
 	return 0;
 }
 
+/*
+ * http_bind and stream_bind let those ports listen on other addresses than
+ * bind, so the worker port can stay private while HTTP and streams are public.
+ */
+static const char *listen_addr(const struct cfg *cfg, int port)
+{
+	if (port == cfg->http_port && cfg->http_bind[0])
+		return cfg->http_bind;
+	if (port == cfg->stream_port && cfg->stream_bind[0])
+		return cfg->stream_bind;
+	return cfg->bind;
+}
+
 int master_listen(const struct cfg *cfg, int port)
 {
 	struct addrinfo hints, *ai = NULL;
 	char portstr[16];
+	const char *addr = listen_addr(cfg, port);
 	int fd = -1, one = 1, rc;
 
 	memset(&hints, 0, sizeof hints);
@@ -149,8 +163,8 @@ int master_listen(const struct cfg *cfg, int port)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
 	snprintf(portstr, sizeof portstr, "%d", port);
-	if ((rc = getaddrinfo(cfg->bind, portstr, &hints, &ai)) != 0) {
-		log_error("bind address %s: %s", cfg->bind, gai_strerror(rc));
+	if ((rc = getaddrinfo(addr, portstr, &hints, &ai)) != 0) {
+		log_error("bind address %s: %s", addr, gai_strerror(rc));
 		return -1;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -162,7 +176,7 @@ int master_listen(const struct cfg *cfg, int port)
 	freeaddrinfo(ai);
 	return fd;
 fail:
-	log_error("cannot listen on %s:%d: %s", cfg->bind, port, strerror(errno));
+	log_error("cannot listen on %s:%d: %s", addr, port, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	freeaddrinfo(ai);

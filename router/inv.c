@@ -1,5 +1,6 @@
 #include "config.h"	/* _GNU_SOURCE for memmem */
 #include "inv.h"
+#include "wauth.h"
 #include "builtin.h"
 #include "json_scan.h"
 #include "log.h"
@@ -276,6 +277,11 @@ static void inv_route(struct router *r, struct worker *caller, const char *calle
 	struct inv *iv;
 	char m[512];
 
+	if (caller && caller->acl && !wauth_check(caller->acl, function_id, m, sizeof m)) {
+		complete_error(r, caller, caller_id, want_reply, done, done_arg, function_id,
+			       "FORBIDDEN", m);
+		return;
+	}
 	if (builtin_call(r, caller, function_id, NULL, NULL, NULL)) {
 		json_object *result = NULL, *error = NULL, *data = NULL;
 		if (pl->data.p) {

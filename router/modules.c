@@ -12,6 +12,7 @@
 #include "httptrig.h"
 #include "streams.h"
 #include "channels.h"
+#include "workerauth.h"
 
 void router_modules_init(struct router *r)
 {
@@ -22,6 +23,7 @@ void router_modules_init(struct router *r)
 	httptrig_init(r);
 	streams_init(r);
 	chan_init(r);
+	workerauth_init(r);
 }
 
 void router_modules_free(struct router *r)

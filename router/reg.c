@@ -1,4 +1,5 @@
 #include "reg.h"
+#include "wauth.h"
 #include "channels.h"
 #include "builtin.h"
 #include "inv.h"
@@ -397,6 +398,7 @@ struct worker *reg_worker_open(struct router *r, struct front *f, uint64_t conn_
 	w->fns = lh_kchar_table_new(16, nofree);
 	w->trigs = lh_kchar_table_new(16, nofree);
 	w->tts = lh_kchar_table_new(4, nofree);
+	w->acl = json_object_get(jget(body, "acl"));
 	lh_table_insert(r->workers, w->id, w);
 	lh_table_insert(f->workers, (void *)(uintptr_t)conn_id, w);
 	reg_fire_workers_available(r, "worker_connected", w);
@@ -435,6 +437,7 @@ void reg_worker_close(struct router *r, struct worker *w)
 	hmap_free(&w->inv_in);
 	hmap_free(&w->inv_out);
 	json_object_put(w->meta);
+	json_object_put(w->acl);
 	free(w);
 	/* 5. tell whoever listens */
 	{
@@ -443,6 +446,46 @@ void reg_worker_close(struct router *r, struct worker *w)
 		snprintf(gone.id, sizeof gone.id, "%s", id);
 		reg_fire_workers_available(r, "worker_disconnected", &gone);
 	}
+}
+
+/*
+ * max_registrations_per_worker: a worker holding that many functions,
+ * triggers and trigger types gets a new trigger refused with
+ * triggerregistrationresult, and is disconnected (1008, with the reason) for
+ * a new function or trigger type, which have no answer message. Replacing
+ * what it already registered is always allowed. 1 when msg was refused.
+ */
+static int reg_over_limit(struct router *r, struct worker *w, const char *type, json_object *msg)
+{
+	const char *id = jstr(msg, "id");
+	struct lh_table *t;
+	char m[160];
+
+	if (strcmp(type, "registerfunction") == 0)
+		t = w->fns;
+	else if (strcmp(type, "registertrigger") == 0)
+		t = w->trigs;
+	else if (strcmp(type, "registertriggertype") == 0)
+		t = w->tts;
+	else
+		return 0;
+	if (!id || lh_table_lookup_entry(t, id) ||
+	    (size_t)lh_table_length(w->fns) + (size_t)lh_table_length(w->trigs) +
+	    (size_t)lh_table_length(w->tts) < (size_t)r->cfg->max_registrations_per_worker)
+		return 0;
+	snprintf(m, sizeof m, "max_registrations_per_worker (%d) reached: '%s' refused",
+		 r->cfg->max_registrations_per_worker, id);
+	log_warn("worker %s: %s", w->id, m);
+	if (t == w->trigs) {
+		struct trigger tmp = { .id = (char *)id, .type = (char *)(jstr(msg, "trigger_type") ? jstr(msg, "trigger_type") : ""),
+				       .function_id = (char *)(jstr(msg, "function_id") ? jstr(msg, "function_id") : ""),
+				       .owner = w };
+		trigger_reject(r, &tmp, "too_many_registrations", m);
+		return 1;
+	}
+	router_kick(r, w, 1008, m);
+	reg_worker_close(r, w);
+	return 1;
 }
 
 static void on_regtrig(struct router *r, struct worker *w, json_object *msg)
@@ -508,8 +551,14 @@ void reg_on_message(struct router *r, struct worker *w, json_object *msg,
 
 	if (!type)
 		return;
+	if (reg_over_limit(r, w, type, msg))
+		return;
 	if (strcmp(type, "invokefunction") == 0) {
-		if (topics_on_invoke(r, w, msg))
+		char why[256];
+		/* a forbidden call goes to inv_start, which answers FORBIDDEN */
+		if ((!w->acl || wauth_check(w->acl, jstr(msg, "function_id") ? jstr(msg, "function_id") : "",
+					    why, sizeof why)) &&
+		    topics_on_invoke(r, w, msg))
 			return;	/* action enqueue, iii::durable::publish: answered after commit */
 		json_object *action = jget(msg, "action");
 		const char *at = action ? jstr(action, "type") : NULL;

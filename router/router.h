@@ -39,6 +39,7 @@ struct worker {
 	struct lh_table *fns;		/* function id -> struct function * it provides */
 	struct lh_table *trigs;		/* trigger id -> struct trigger * it registered */
 	struct lh_table *tts;		/* trigger type id -> struct trigtype * it provides */
+	json_object *acl;		/* worker_auth function verdict (wauth_check), NULL = all allowed */
 };
 
 struct function {

@@ -1,5 +1,6 @@
 #include "cfg.h"
 #include "log.h"
+#include "wauth.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -94,6 +95,20 @@ const struct cfg_directive cfg_table[] = {
 	  "a stream client with more unsent bytes than this for stream_output_soft_seconds is closed" },
 	{ "stream_output_soft_seconds", CFG_INT, F(stream_output_soft_seconds), 1, 3600, "10", 1,
 	  "how long a stream client may stay above stream_output_soft_limit" },
+	{ "http_bind", CFG_STRING, F(http_bind), 0, 0, "", 0,
+	  "address http_port binds to (empty = bind; its port must differ from the worker port)" },
+	{ "stream_bind", CFG_STRING, F(stream_bind), 0, 0, "", 0,
+	  "address stream_port binds to (empty = bind; its port must differ from the worker port)" },
+	{ "worker_auth", CFG_STRING, F(worker_auth), 0, 0, "none", 0,
+	  "worker authentication on the worker port: none, token (worker_auth_token) or function (worker_auth_function)" },
+	{ "worker_auth_token", CFG_STRING, F(worker_auth_token), 0, 0, "", 0,
+	  "the bearer token workers present (Authorization: Bearer T or ?token=T): required by worker_auth token; "
+	  "with worker_auth function it admits a trusted worker (e.g. the one providing the function) without the call" },
+	{ "worker_auth_function", CFG_STRING, F(worker_auth_function), 0, 0, "", 0,
+	  "worker_auth function: called with {headers, query_params, ip_address} per worker connection; "
+	  "an error refuses it, an object's allowed_functions/forbidden_functions limit its calls" },
+	{ "max_registrations_per_worker", CFG_INT, F(max_registrations_per_worker), 1, 10000000, "10000", 1,
+	  "functions, triggers and trigger types one worker connection may register" },
 };
 const size_t cfg_table_len = sizeof cfg_table / sizeof cfg_table[0];
 
@@ -283,6 +298,10 @@ int cfg_set(struct cfg *c, const char *name, const char *value, char *err, size_
 	case CFG_STRING:
 		if (strlen(value) >= d->size) {
 			snprintf(err, errlen, "%s: value longer than %zu bytes", name, d->size - 1);
+			return -1;
+		}
+		if (d->offset == offsetof(struct cfg, worker_auth) && wauth_mode_parse(value) < 0) {
+			snprintf(err, errlen, "%s: '%s' is not one of none, token, function", name, value);
 			return -1;
 		}
 		memcpy(field, value, strlen(value) + 1);

@@ -62,6 +62,12 @@ struct cfg {
 	int64_t stream_output_hard_limit;	/* unsent bytes to one stream client: close at once */
 	int64_t stream_output_soft_limit;	/* ... close when above this for soft_seconds */
 	int stream_output_soft_seconds;
+	char http_bind[64];		/* "" = bind */
+	char stream_bind[64];		/* "" = bind */
+	char worker_auth[16];		/* none, token, function (wauth_mode_parse) */
+	char worker_auth_token[256];	/* worker_auth token: the secret, "" = refuse all */
+	char worker_auth_function[256];	/* worker_auth function: the function called */
+	int max_registrations_per_worker;	/* functions + triggers + trigger types */
 };
 
 /*
