@@ -93,6 +93,8 @@ static void broker_on_epoch(struct broker *b, const char *body, size_t len, int 
 			 lh_table_length(b->conns));
 	b->router_epoch = epoch;
 	broker_send_hello(b);
+	if (b->http)
+		http_front_router_lost(b->http);
 	lh_foreach_safe(b->conns, e, tmp) {
 		struct conn *c = (struct conn *)lh_entry_v(e);
 		conn_fail_pending(c, "invocation_stopped",

@@ -797,3 +797,39 @@ size_t http_front_inflight(const struct http_front *h)
 {
 	return h ? hmap_len(&h->pending) : 0;
 }
+
+/*
+ * The router restarted (or gave this broker up): every request waiting for it
+ * would otherwise hang until http_timeout_ms. Answer them now, as the
+ * reference does for a target that goes away mid-call (500 invocation_stopped);
+ * a response already streaming ends where it is.
+ */
+void http_front_router_lost(struct http_front *h)
+{
+	size_t n = 0, cap = hmap_len(&h->pending);
+	struct hpend **all;
+	void *v;
+
+	if (!cap)
+		return;
+	all = malloc(cap * sizeof *all);
+	if (!all)
+		return;
+	for (size_t i = 0; hmap_next(&h->pending, &i, NULL, &v) && n < cap;)
+		all[n++] = v;
+	for (size_t i = 0; i < n; i++) {
+		struct hpend *p = all[i];
+		if (p->started) {
+			stream_finish(h, p);
+			continue;
+		}
+		if (p->req) {
+			cors_headers(evhttp_request_get_output_headers(p->req), p->origin_ok,
+				     h->cors_any_origin);
+			send_error(p->req, 500, "invocation_stopped",
+				   "Invocation stopped: the engine's router restarted", 0);
+		}
+		pend_free(p);
+	}
+	free(all);
+}

@@ -34,4 +34,7 @@ void http_front_on_chan(struct http_front *h, struct wire_msg *m);
 /* A router message of a kind this module owns: 1 if handled, 0 if not ours. */
 int http_front_on_router(struct http_front *h, struct wire_msg *m);
 
+/* The router restarted: answer every request still waiting for it (500 invocation_stopped). */
+void http_front_router_lost(struct http_front *h);
+
 #endif

@@ -489,3 +489,33 @@ test('a slow client (slowloris) does not block other requests; keep-alive reuses
   const out = await curl(['-v', `${base}/ping`, `${base}/ping`]).catch((e) => String(e));
   assert.equal((out.match(/HTTP\/1.1 200/g) || []).length, 2);
 });
+
+// Its own engine: a long http_timeout_ms tells "answered when the router died" from
+// "answered by the 504 timer".
+test('a request in flight when the router dies gets 500 invocation_stopped at once, not a 504 later', async () => {
+  const e2 = await startEngine({ args: ['--http_timeout_ms', '30000'] });
+  try {
+    const base2 = `http://127.0.0.1:${e2.httpPort}`;
+    const w = sdkWorker(e2, 'http-router-dies');
+    let started;
+    const inHandler = new Promise((res) => (started = res));
+    w.registerFunction('http::hangs', async () => {
+      started();
+      await new Promise((res) => setTimeout(res, 60000).unref());
+      return { body: 'never' };
+    });
+    w.registerFunction('http::alive', async () => ({ body: 'ok' }));
+    w.registerTrigger({ type: 'http', function_id: 'http::hangs', config: { api_path: '/hangs' } });
+    w.registerTrigger({ type: 'http', function_id: 'http::alive', config: { api_path: '/alive' } });
+    await workerReady(w);
+    await waitFor(async () => (await fetch(`${base2}/alive`)).status === 200, { what: '/alive to be served' });
+    const pending = fetch(`${base2}/hangs`);
+    await inHandler;
+    e2.killChild(e2.router().pid);
+    const r = await pending;
+    assert.equal(r.status, 500, 'not the 504 of http_timeout_ms');
+    assert.equal((await r.json()).error.code, 'invocation_stopped');
+  } finally {
+    await stopEngineChecked(e2, assert);
+  }
+});
