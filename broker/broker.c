@@ -103,6 +103,16 @@ static void broker_on_epoch(struct broker *b, const char *body, size_t len, int 
 	}
 }
 
+/* The router says the worker on c neither serves nor waits for a call. */
+static void broker_on_idle(struct broker *b, struct conn *c)
+{
+	if (b->stopping != STOP_DRAINING || c->state != CONN_OPEN)
+		return;
+	if (hmap_len(&c->pending) == 0)
+		conn_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+	/* else: a call of its own crossed the router's "idle"; another follows */
+}
+
 static void broker_on_router_msg(struct broker *b, struct wire_msg *m)
 {
 	struct conn *c;
@@ -142,8 +152,9 @@ static void broker_on_router_msg(struct broker *b, struct wire_msg *m)
 	} else if (strcmp(m->kind, "welcome") == 0 || strcmp(m->kind, "hb") == 0) {
 		broker_on_epoch(b, m->body, m->body_len, 0);
 		master_child_ready();	/* the router answered: we serve */
-	} else if (strcmp(m->kind, "drained") == 0) {
-		b->router_drained = 1;	/* the drain timer takes it from here */
+	} else if (strcmp(m->kind, "idle") == 0) {
+		if (m->nids == 1 && (c = broker_conn(b, wire_id(m, 0))))
+			broker_on_idle(b, c);
 	} else if (strcmp(m->kind, "resync") == 0) {
 		/* the router does not know us (restarted, or it declared us dead) */
 		broker_on_epoch(b, m->body, m->body_len, 1);
@@ -244,29 +255,15 @@ static void broker_close_all(struct broker *b)
 	}
 }
 
-/* Calls our workers wait for, or HTTP requests without an answer yet. */
-static size_t broker_waiting(struct broker *b)
-{
-	struct lh_entry *e;
-	size_t n = http_front_inflight(b->http);
-
-	lh_foreach(b->conns, e)
-		n += hmap_len(&((struct conn *)lh_entry_v(e))->pending);
-	return n;
-}
-
 /*
- * Drain (first phase of a stop): every 100 ms, are we done? We are when
- * nothing is connected and no HTTP request is open, or when the router said
- * "drained" (no worker of ours serves or waits for a call) and we see no
- * call or request of our own still open. A "drained" that raced with a new
- * call is answered with another "drain". Past shutdown_timeout_ms we close
- * anyway.
+ * Drain (first phase of a stop): connections close one by one as the router
+ * says they are idle ("idle"); every 100 ms we check whether we are done
+ * (nothing connected, no HTTP request open). Past shutdown_timeout_ms the
+ * rest is closed anyway.
  */
 static void broker_on_drain_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct broker *b = arg;
-	size_t waiting = broker_waiting(b);
 
 	(void)fd;
 	(void)what;
@@ -274,17 +271,10 @@ static void broker_on_drain_timer(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(b->base, NULL);
 		return;
 	}
-	if (b->router_drained && waiting == 0) {
-		broker_close_all(b);
-		return;
-	}
-	if (b->router_drained) {
-		b->router_drained = 0;
-		broker_send(b, "drain", 0, NULL, 0);
-	}
 	if (broker_mono_ms() >= b->drain_deadline_ms) {
-		log_warn("stop: shutdown_timeout_ms (%lld) reached with %zu calls and requests "
-			 "still open; closing anyway", (long long)b->cfg->shutdown_timeout_ms, waiting);
+		log_warn("stop: shutdown_timeout_ms (%lld) reached with %d connections and %zu HTTP "
+			 "requests still busy; closing anyway", (long long)b->cfg->shutdown_timeout_ms,
+			 lh_table_length(b->conns), http_front_inflight(b->http));
 		broker_close_all(b);
 	}
 }
@@ -298,6 +288,7 @@ static void broker_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct broker *b = arg;
 	struct timeval tick = { 0, 100 * 1000 };
+	struct lh_entry *e, *tmp;
 
 	(void)what;
 	if (b->stopping == STOP_CLOSING) {
@@ -318,8 +309,15 @@ static void broker_on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	http_front_stop(b->http);
 	b->drain_deadline_ms = broker_mono_ms() + b->cfg->shutdown_timeout_ms;
-	b->router_drained = 0;
 	broker_send(b, "drain", 0, NULL, 0);
+	/* connections the router does not know (handshakes, /otel) have no calls */
+	lh_foreach_safe(b->conns, e, tmp) {
+		struct conn *c = (struct conn *)lh_entry_v(e);
+		if (c->state == CONN_HANDSHAKE)
+			conn_free(c);
+		else if (!c->told_router)
+			conn_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+	}
 	b->drain_timer = event_new(b->base, -1, EV_PERSIST, broker_on_drain_timer, b);
 	event_add(b->drain_timer, &tick);
 }

@@ -32,7 +32,6 @@ struct broker {
 	int stopping;			/* enum broker_stop */
 	struct event *drain_timer;
 	int64_t drain_deadline_ms;	/* monotonic: close anyway after this */
-	int router_drained;		/* "drained" came since our last "drain" */
 	unsigned long dropped_to_router;
 	struct http_front *http;	/* HTTP triggers (broker/http_front.c), NULL when off */
 };

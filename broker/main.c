@@ -10,6 +10,8 @@
 #include "master.h"
 #include "router.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +37,63 @@ static void usage(FILE *f)
 	cfg_print_help();
 }
 
+static int run(const char *role, struct cfg *cfg, int argc, char **argv);
+
+/*
+ * --daemonize, for hosts without systemd: detach from the terminal and the
+ * session (fork, setsid, fork) with stdin on /dev/null. Logs still go to
+ * stderr: redirect it. Under systemd use Type=notify instead.
+ */
+static int daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(EXIT_OK);
+	if (setsid() < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(EXIT_OK);
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return 0;
+}
+
+/* The pidfile holds the master's pid (after --daemonize); removed at exit. */
+static int pidfile_write(const char *path)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, buf, (size_t)n) != n) {
+		int e = errno;
+		close(fd);
+		unlink(path);
+		errno = e;
+		return -1;
+	}
+	return close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct cfg cfg;
 	char err[512];
-	const char *role = NULL, *file = NULL;
-	int test_only = 0;
+	const char *role = NULL, *file = NULL, *pidfile = NULL;
+	int test_only = 0, daemon_mode = 0, rc;
 	int ai = 1;
 
 	cfg_defaults(&cfg);
@@ -57,78 +110,75 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	/* first pass: the file, so that command-line directives override it */
-	for (int i = ai; i < argc; i++) {
-		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
-			file = argv[++i];
-		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
-			return EXIT_OK;
-		} else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
-			printf("trine %s\n", PACKAGE_VERSION);
-			return EXIT_OK;
-		}
-	}
-	if (file && cfg_load_file(&cfg, file, err, sizeof err) < 0) {
-		fprintf(stderr, "trine: %s\n", err);
-		return EXIT_USAGE;
-	}
 	for (int i = ai; i < argc; i++) {
 		const char *a = argv[i];
-		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-			if (++i >= argc) {
-				fprintf(stderr, "trine: %s needs a file\n", a);
-				return EXIT_USAGE;
-			}
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			printf("trine %s\n", PACKAGE_VERSION);
+			return EXIT_OK;
 		} else if (strcmp(a, "-t") == 0 || strcmp(a, "--test-config") == 0) {
 			test_only = 1;
-		} else if (a[0] == '-' && a[1] == '-') {
-			const char *name = a + 2, *eq = strchr(name, '=');
-			char nbuf[64];
-			const char *value;
-			if (eq) {
-				snprintf(nbuf, sizeof nbuf, "%.*s", (int)(eq - name), name);
-				name = nbuf;
-				value = eq + 1;
-			} else if (i + 1 < argc) {
-				value = argv[++i];
-			} else {
-				fprintf(stderr, "trine: --%s needs a value\n", name);
-				return EXIT_USAGE;
-			}
-			if (cfg_set(&cfg, name, value, err, sizeof err) < 0) {
-				fprintf(stderr, "trine: command line: %s\n", err);
-				return EXIT_USAGE;
-			}
-		} else {
-			fprintf(stderr, "trine: unexpected argument '%s'\n", a);
-			usage(stderr);
-			return EXIT_USAGE;
+		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--daemonize") == 0) {
+			daemon_mode = 1;
+		} else if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {
+			file = argv[++i];
+		} else if ((strcmp(a, "-p") == 0 || strcmp(a, "--pidfile") == 0) && i + 1 < argc) {
+			pidfile = argv[++i];
 		}
+	}
+	if (cfg_load_args(&cfg, argc - ai, argv + ai, err, sizeof err) < 0) {
+		fprintf(stderr, "trine: %s\n", err);
+		if (strncmp(err, "command line: unexpected", 24) == 0)
+			usage(stderr);
+		return EXIT_USAGE;
 	}
 	if (test_only) {
 		printf("trine: configuration %s is valid\n", file ? file : "(defaults)");
 		return EXIT_OK;
 	}
-	log_init(role ? role : "master", cfg.log_level);
+	/* a reload (SIGHUP) reads the same file and arguments again */
+	if (cfg_keep_args(argc - ai, argv + ai) < 0) {
+		fprintf(stderr, "trine: out of memory\n");
+		return EXIT_STARTUP;
+	}
+	if (daemon_mode && daemonize() < 0) {
+		fprintf(stderr, "trine: cannot daemonize: %s\n", strerror(errno));
+		return EXIT_STARTUP;
+	}
+	if (pidfile && pidfile_write(pidfile) < 0) {
+		fprintf(stderr, "trine: pidfile %s: %s\n", pidfile, strerror(errno));
+		return EXIT_STARTUP;
+	}
+	rc = run(role, &cfg, argc, argv);
+	if (pidfile)
+		unlink(pidfile);
+	return rc;
+}
+
+/* The process a role runs; main() wraps it with the pidfile. */
+static int run(const char *role, struct cfg *cfg, int argc, char **argv)
+{
+	log_init(role ? role : "master", cfg->log_level);
 	proctitle_init(argc, argv);
 
 	if (!role)
-		return master_run(&cfg);
-	if (master_prepare(&cfg) < 0)
+		return master_run(cfg);
+	if (master_prepare(cfg) < 0)
 		return EXIT_STARTUP;
 	if (strcmp(role, "router") == 0)
-		return router_main(&cfg) == 0 ? EXIT_OK : EXIT_STARTUP;
+		return router_main(cfg) == 0 ? EXIT_OK : EXIT_STARTUP;
 	if (strcmp(role, "fanout") == 0) {
-		int sfd = master_listen(&cfg, cfg.stream_port);
+		int sfd = master_listen(cfg, cfg->stream_port);
 		if (sfd < 0)
 			return EXIT_STARTUP;
-		return fanout_main(&cfg, sfd, -1) == 0 ? EXIT_OK : EXIT_STARTUP;
+		return fanout_main(cfg, sfd, -1) == 0 ? EXIT_OK : EXIT_STARTUP;
 	}
-	struct broker_fds fds = { master_listen(&cfg, cfg.worker_port), -1 };
+	struct broker_fds fds = { master_listen(cfg, cfg->worker_port), -1 };
 	if (fds.worker_fd < 0)
 		return EXIT_STARTUP;
-	if (cfg.http_port && (fds.http_fd = master_listen_http(&cfg)) < 0)
+	if (cfg->http_port && (fds.http_fd = master_listen_http(cfg)) < 0)
 		return EXIT_STARTUP;
-	return broker_main(&cfg, &fds, -1) == 0 ? EXIT_OK : EXIT_STARTUP;
+	return broker_main(cfg, &fds, -1) == 0 ? EXIT_OK : EXIT_STARTUP;
 }

@@ -26,6 +26,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define STABLE_MS 10000
+#define STOP_GRACE_MS 5000	/* after shutdown_timeout_ms: close handshakes, store flush */
 
 enum role { ROLE_ROUTER, ROLE_BROKER, ROLE_FANOUT };
 
@@ -38,6 +39,9 @@ struct child {
 	int backoff_ms;
 	unsigned restarts;
 	int ready;			/* it told us it serves (master_child_ready) */
+	int roll_pending;		/* a reload replaces it, not yet begun */
+	int rolling;			/* a reload sent it SIGTERM: it drains and exits */
+	int replacing;			/* its successor is starting: the roll waits for it */
 };
 
 static char **pt_argv;
@@ -291,6 +295,65 @@ static const char *child_name(const struct child *c, char *buf, size_t len)
 	return buf;
 }
 
+static void restart_needed(const char *name)
+{
+	log_warn("reload: %s changed but takes effect only at a restart; keeping the running value",
+		 name);
+}
+
+/*
+ * Read and validate the configuration again (same file and arguments as at
+ * start) and apply what is reloadable to cfg, which later children inherit.
+ * On any error nothing changes. 0 or -1 (logged).
+ */
+static int master_reload_cfg(struct cfg *cfg)
+{
+	struct cfg *next = malloc(sizeof *next);
+	char err[512] = "data_dir or the router endpoints are unusable";
+	int n;
+
+	if (!next) {
+		log_error("reload: out of memory; keeping the running configuration");
+		return -1;
+	}
+	if (cfg_reload(next, err, sizeof err) < 0 || master_prepare(next) < 0) {
+		log_error("reload: %s; keeping the running configuration", err);
+		sd_notify_sendf("STATUS=reload failed, running the previous configuration: %s", err);
+		free(next);
+		return -1;
+	}
+	n = cfg_apply_reload(cfg, next, restart_needed);
+	free(next);
+	log_level_cur = cfg->log_level;
+	log_info("reload: configuration read, %d reloadable directives changed", n);
+	return 0;
+}
+
+/*
+ * One step of a roll: SIGTERM the next front waiting to be replaced (it
+ * drains like a stop and exits; the supervision loop starts its successor
+ * at once and waits for it to serve before the next step). Returns 0 when
+ * no front is left to roll.
+ */
+static int roll_step(struct child *kids, size_t nkids)
+{
+	char name[32];
+
+	for (size_t i = 0; i < nkids; i++) {
+		struct child *c = &kids[i];
+		if (!c->roll_pending)
+			continue;
+		c->roll_pending = 0;
+		if (!c->pid)
+			continue;	/* down already: its respawn gets the new configuration */
+		c->rolling = 1;
+		log_info("reload: replacing %s (pid %d)", child_name(c, name, sizeof name), (int)c->pid);
+		kill(c->pid, SIGTERM);
+		return 1;
+	}
+	return 0;
+}
+
 static int all_ready(const struct child *kids, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -315,6 +378,7 @@ int master_run(struct cfg *cfg)
 	int64_t stop_deadline = 0;
 	int router_signalled = 0, forced = 0;
 	int announced = 0;		/* READY=1 sent */
+	int rolling = 0, reload_again = 0, reload_now = 0;
 	uint64_t wd_usec = sd_watchdog_usec();
 	int64_t wd_ms = wd_usec ? (int64_t)(wd_usec / 2000) : 0, next_wd = 0;
 
@@ -370,7 +434,7 @@ int master_run(struct cfg *cfg)
 		 cfg->worker_port, nbrokers, cfg->data_dir);
 	sd_notify_sendf("STATUS=starting the router and %d brokers", nbrokers);
 	if (wd_ms)
-		log_info("systemd watchdog: pinging every %lld ms while every child is alive",
+		log_info("systemd watchdog: pinging every %lld ms while every child serves",
 			 (long long)wd_ms);
 	for (size_t i = 0; i < nkids; i++) {
 		kids[i].backoff_ms = BACKOFF_MIN_MS;
@@ -399,32 +463,73 @@ int master_run(struct cfg *cfg)
 		sig = sigtimedwait(&set, &si, &ts);
 
 		if (sig == SIG_CHILD_READY) {
+			int roll_done = 0;
 			for (size_t i = 0; i < nkids; i++)
 				if (kids[i].pid && kids[i].pid == si.si_pid)
 					kids[i].ready = 1;
-			if (!stopping && all_ready(kids, nkids)) {
+			for (size_t i = 0; rolling && i < nkids; i++)
+				if (kids[i].pid == si.si_pid && kids[i].replacing) {
+					kids[i].replacing = 0;
+					if (!roll_step(kids, nkids)) {
+						rolling = 0;
+						roll_done = 1;
+						log_info("reload: done");
+						reload_now = reload_again;
+						reload_again = 0;
+					}
+				}
+			if (!stopping && !rolling && all_ready(kids, nkids)) {
 				if (!announced)
 					log_info("ready: the router and %d brokers are serving", nbrokers);
 				sd_notify_sendf("%sSTATUS=serving: the router and %d brokers",
-						announced ? "" : "READY=1\n", nbrokers);
+						announced && !roll_done ? "" : "READY=1\n", nbrokers);
 				announced = 1;
 			}
 		} else if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
 			log_info("stopping on signal %d: draining brokers, then the router", sig);
 			sd_notify_send("STOPPING=1\nSTATUS=stopping: draining the brokers");
 			stopping = 1;
-			stop_deadline = mono_ms() + cfg->shutdown_timeout_ms;
+			rolling = 0;
+			stop_deadline = mono_ms() + cfg->shutdown_timeout_ms + STOP_GRACE_MS;
 			for (size_t i = 0; i < nkids; i++) {
 				kids[i].respawn_at_ms = 0;
 				if (kids[i].pid && kids[i].role != ROLE_ROUTER)
 					kill(kids[i].pid, SIGTERM);
 			}
 		} else if ((sig == SIGTERM || sig == SIGINT) && stopping) {
+			/* the brokers skip what is left of their drain */
 			log_warn("second stop signal: forcing the stop");
-			stop_deadline = 0;
+			stop_deadline = mono_ms() + STOP_GRACE_MS;
 			forced = 1;
-		} else if (sig == SIGHUP) {
-			log_info("SIGHUP: configuration reload is not supported by this version; ignored");
+			for (size_t i = 0; i < nkids; i++)
+				if (kids[i].pid && kids[i].role != ROLE_ROUTER)
+					kill(kids[i].pid, SIGTERM);
+		} else if (sig == SIGHUP && !stopping && rolling) {
+			log_info("reload: a reload is already rolling; reloading again after it");
+			reload_again = 1;
+		} else if (sig == SIGHUP && !stopping) {
+			reload_now = 1;
+		}
+		if (reload_now && !stopping) {
+			reload_now = 0;
+			if (master_reload_cfg(cfg) == 0) {
+				struct timespec mt;
+				clock_gettime(CLOCK_MONOTONIC, &mt);
+				sd_notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading: "
+						"replacing the brokers one by one",
+						(unsigned long long)mt.tv_sec * 1000000ULL +
+						(unsigned long long)mt.tv_nsec / 1000);
+				/* the router applies its reloadable settings in place */
+				if (kids[0].pid)
+					kill(kids[0].pid, SIGHUP);
+				for (size_t i = 1; i < nkids; i++)
+					kids[i].roll_pending = 1;
+				rolling = roll_step(kids, nkids);
+				if (!rolling) {
+					log_info("reload: done");
+					sd_notify_send("READY=1");
+				}
+			}
 		}
 
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
@@ -438,11 +543,20 @@ int master_run(struct cfg *cfg)
 					log_info("%s exited", name);
 					break;
 				}
+				if (c->rolling) {
+					/* replaced by a reload: its successor starts now */
+					c->rolling = 0;
+					c->replacing = 1;
+					log_info("reload: %s (pid %d) drained and exited; starting its successor",
+						 name, (int)pid);
+					c->respawn_at_ms = mono_ms();
+					break;
+				}
 				if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_CHILD_FATAL) {
 					log_error("%s cannot start; stopping", name);
 					exit_code = EXIT_STARTUP;
 					stopping = 1;
-					stop_deadline = mono_ms() + cfg->shutdown_timeout_ms;
+					stop_deadline = mono_ms() + cfg->shutdown_timeout_ms + STOP_GRACE_MS;
 					for (size_t k = 0; k < nkids; k++)
 						if (kids[k].pid && kids[k].role != ROLE_ROUTER)
 							kill(kids[k].pid, SIGTERM);
@@ -469,14 +583,15 @@ int master_run(struct cfg *cfg)
 		for (size_t i = 0; i < nkids; i++) {
 			struct child *c = &kids[i];
 			if (!stopping && !c->pid && c->respawn_at_ms && c->respawn_at_ms <= now) {
-				c->restarts++;
+				if (!c->replacing)
+					c->restarts++;
 				child_spawn(cfg, c, &fds, &oldmask);
 			}
 			running += c->pid != 0;
 		}
-		/* the watchdog hears from us only while every child is alive */
+		/* the watchdog hears from us only while every child is alive and serving */
 		if (wd_ms && now >= next_wd) {
-			if (!stopping && running == nkids)
+			if (!stopping && all_ready(kids, nkids))
 				sd_notify_send("WATCHDOG=1");
 			next_wd = now + wd_ms;
 		}

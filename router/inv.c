@@ -264,6 +264,11 @@ void inv_deferred_finish(struct router *r, struct inv_deferred *d,
 	free(d);
 }
 
+struct parked;
+static int inv_park(struct router *r, struct worker *caller, const char *caller_id, int want_reply,
+		    const char *function_id, const struct inv_payload *pl,
+		    inv_done_fn done, void *done_arg);
+
 /*
  * The routing decision, for every kind of caller: built-in, or the least
  * loaded replica of a worker function, or function_not_found.
@@ -305,6 +310,8 @@ static void inv_route(struct router *r, struct worker *caller, const char *calle
 	}
 	fn = reg_function_find(r, function_id);
 	if (!fn || !(target = reg_function_pick(fn))) {
+		if (inv_park(r, caller, caller_id, want_reply, function_id, pl, done, done_arg) == 0)
+			return;
 		snprintf(m, sizeof m, "Function %s not found in namespace default.", function_id);
 		complete_error(r, caller, caller_id, want_reply, done, done_arg, function_id,
 			       "function_not_found", m);
@@ -346,6 +353,127 @@ static void inv_route(struct router *r, struct worker *caller, const char *calle
 			evtimer_add(iv->timer, r->inv_timeout);
 	}
 	send_invoke(r, iv, pl);
+}
+
+/*
+ * Calls held across a rolling reload. While brokers are replaced one by one
+ * (and for PARK_MS after the last one went), a function whose only workers
+ * are on their way to a new broker has no provider for a moment; a call to
+ * it waits here for one instead of failing with function_not_found. The
+ * caller is remembered by worker id: if it leaves meanwhile, nobody waits.
+ */
+#define PARK_MS 10000
+
+static int park_off;	/* set while a held call is routed again: do not hold it twice */
+
+struct parked {
+	struct parked *next;
+	char *function_id;
+	char caller_wid[ID_UUID_LEN + 1];	/* "" for an engine call */
+	char caller_id[64];			/* "" when none */
+	int want_reply;
+	inv_done_fn done;
+	void *done_arg;
+	char *part[4];				/* data, metadata, traceparent, baggage (NULL = absent) */
+	size_t len[4];
+	int64_t deadline_ms;
+};
+
+static int inv_park(struct router *r, struct worker *caller, const char *caller_id, int want_reply,
+		    const char *function_id, const struct inv_payload *pl,
+		    inv_done_fn done, void *done_arg)
+{
+	const struct json_span *sp[4] = { &pl->data, &pl->metadata, &pl->traceparent, &pl->baggage };
+	int64_t now = router_now_ms();
+	struct parked *p;
+
+	if (park_off ||
+	    (!(r->ndraining > 0 && lh_table_length(r->fronts) > r->ndraining) && now >= r->hold_until_ms))
+		return -1;	/* no roll going on: not found is the answer */
+	if (caller_id && strlen(caller_id) >= sizeof p->caller_id)
+		return -1;
+	p = calloc(1, sizeof *p);
+	if (!p || !(p->function_id = strdup(function_id)))
+		goto oom;
+	for (int i = 0; i < 4; i++) {
+		if (!sp[i]->p)
+			continue;
+		if (!(p->part[i] = malloc(sp[i]->len + 1)))
+			goto oom;
+		memcpy(p->part[i], sp[i]->p, sp[i]->len);
+		p->part[i][sp[i]->len] = '\0';
+		p->len[i] = sp[i]->len;
+	}
+	if (caller)
+		snprintf(p->caller_wid, sizeof p->caller_wid, "%s", caller->id);
+	snprintf(p->caller_id, sizeof p->caller_id, "%s", caller_id ? caller_id : "");
+	p->want_reply = want_reply;
+	p->done = done;
+	p->done_arg = done_arg;
+	p->deadline_ms = now + PARK_MS;
+	p->next = r->parked;
+	r->parked = p;
+	log_debug("call of %s held: its workers are moving to a new broker", function_id);
+	return 0;
+oom:
+	if (p) {
+		for (int i = 0; i < 4; i++)
+			free(p->part[i]);
+		free(p->function_id);
+		free(p);
+	}
+	return -1;
+}
+
+static void parked_free(struct parked *p)
+{
+	for (int i = 0; i < 4; i++)
+		free(p->part[i]);
+	free(p->function_id);
+	free(p);
+}
+
+void inv_parked_retry(struct router *r)
+{
+	struct parked **pp = &r->parked, *p;
+	int64_t now = router_now_ms();
+
+	while ((p = *pp)) {
+		struct function *fn = reg_function_find(r, p->function_id);
+		struct worker *caller = p->caller_wid[0] ? reg_worker_find(r, p->caller_wid) : NULL;
+		int ready = fn && reg_function_pick(fn) != NULL;
+		if (!ready && now < p->deadline_ms && (caller || !p->caller_wid[0])) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		if (p->caller_wid[0] && !caller) {
+			parked_free(p);	/* the caller left: nobody waits */
+			continue;
+		}
+		struct inv_payload pl;
+		struct json_span *sp[4] = { &pl.data, &pl.metadata, &pl.traceparent, &pl.baggage };
+		for (int i = 0; i < 4; i++) {
+			sp[i]->p = p->part[i];
+			sp[i]->len = p->len[i];
+		}
+		/* routes it, or (past the deadline) answers function_not_found */
+		park_off = 1;
+		inv_route(r, caller, p->caller_id[0] ? p->caller_id : NULL, p->want_reply,
+			  p->function_id, &pl, p->done, p->done_arg);
+		park_off = 0;
+		parked_free(p);
+	}
+}
+
+void inv_parked_free(struct router *r)
+{
+	struct parked *p;
+
+	while ((p = r->parked)) {
+		r->parked = p->next;
+		parked_free(p);
+	}
 }
 
 static struct json_span json_span_of(json_object *o)

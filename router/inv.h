@@ -52,6 +52,14 @@ void inv_worker_gone(struct router *r, struct worker *w);
 void inv_free_all(struct router *r);
 
 /*
+ * Calls held during a rolling reload (no provider for a moment): route
+ * those whose function has a provider again, answer function_not_found to
+ * those past their deadline. The router calls it after each batch.
+ */
+void inv_parked_retry(struct router *r);
+void inv_parked_free(struct router *r);
+
+/*
  * A built-in that has to wait for something (it calls a worker itself, e.g.
  * stream::get delegating to stream::get(<name>)) takes its call with
  * inv_defer() while it runs, leaves *result and *error unset, and answers later

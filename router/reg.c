@@ -71,6 +71,8 @@ struct worker *reg_function_pick(struct function *fn)
 
 	for (size_t k = 0; k < fn->nprov; k++) {
 		struct worker *w = fn->prov[(fn->rr + k) % fn->nprov];
+		if (w->drain_idle_sent)
+			continue;	/* its broker is closing it (a held call waits for it) */
 		/* a replica on a draining front only when no other is left */
 		if (!best || (best->front->draining && !w->front->draining) ||
 		    (w->front->draining == best->front->draining && w->inflight < best->inflight))

@@ -144,18 +144,25 @@ static void front_dead(struct router *r, struct front *f, const char *why)
 		reg_worker_close(r, (struct worker *)lh_entry_v(e));
 	for (size_t i = 0; i < ngone_fns; i++)
 		gone_fns[i](r, f);
-	if (f->draining && !f->drained_sent)
+	if (f->draining) {
 		r->ndraining--;
+		/* its workers are reconnecting to the other brokers: hold their calls a while */
+		if (lh_table_length(r->fronts) > 1)
+			r->hold_until_ms = router_now_ms() + 10000;
+	}
 	lh_table_delete(r->fronts, f->ident);
 	lh_table_free(f->workers);
 	free(f);
 }
 
 /*
- * A draining front (a broker stopping or being rolled) may close its
- * connections once none of its workers serves or waits for a call: tell it
- * "drained". It answers a "drained" that raced with a new call of its own
- * with another "drain".
+ * A draining front (a broker stopping or being rolled) closes each of its
+ * connections once it is idle: we tell it "idle" for a worker that neither
+ * serves nor waits for a call. The broker closes the connection unless it
+ * has since forwarded a new call from it (then the worker is busy here
+ * again, and a later "idle" follows). Closing each connection at its own
+ * idle moment, right behind its last result, leaves no call of an active
+ * worker in flight when its close frame arrives.
  */
 static void router_drain_check(struct router *r)
 {
@@ -165,21 +172,17 @@ static void router_drain_check(struct router *r)
 		return;
 	lh_foreach(r->fronts, e) {
 		struct front *f = (struct front *)lh_entry_v(e);
-		int busy = 0;
-		if (!f->draining || f->drained_sent)
+		if (!f->draining)
 			continue;
 		lh_foreach(f->workers, we) {
 			struct worker *w = (struct worker *)lh_entry_v(we);
 			if (hmap_len(&w->inv_in) || hmap_len(&w->inv_out)) {
-				busy = 1;
-				break;
+				w->drain_idle_sent = 0;
+			} else if (!w->drain_idle_sent) {
+				w->drain_idle_sent = 1;
+				router_wire(r, f, "idle", w->conn_id, NULL, 0, NULL, 0);
 			}
 		}
-		if (busy)
-			continue;
-		f->drained_sent = 1;
-		r->ndraining--;
-		router_wire(r, f, "drained", 0, NULL, 0, NULL, 0);
 	}
 }
 
@@ -272,12 +275,11 @@ static void on_front_msg(struct router *r, struct wire_msg *m)
 		return;
 	}
 	if (strcmp(m->kind, "drain") == 0) {
-		if (!f->draining || f->drained_sent)
-			r->ndraining++;
-		if (!f->draining)
+		if (!f->draining) {
 			log_info("front %s is draining", f->ident);
+			r->ndraining++;
+		}
 		f->draining = 1;
-		f->drained_sent = 0;
 		return;
 	}
 	for (size_t i = 0; i < nkinds; i++) {
@@ -343,6 +345,8 @@ static void router_on_zmq(void *sock, void *arg)
 		wire_msg_close(&m);
 	}
 	router_drain_check(r);
+	if (r->parked)
+		inv_parked_retry(r);
 }
 
 static void router_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -359,6 +363,38 @@ static void router_on_tick(evutil_socket_t fd, short what, void *arg)
 			front_dead(r, f, "no heartbeat");
 	}
 	router_drain_check(r);	/* calls that ended by a timeout */
+	if (r->parked)
+		inv_parked_retry(r);
+}
+
+/*
+ * SIGHUP (the master sends it on a reload): read the configuration again
+ * and apply the reloadable settings in place; on an error keep them all.
+ * Invocations started from now on use the new invocation_timeout_ms.
+ */
+static void router_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct router *r = arg;
+	struct cfg next;
+	char err[512];
+	struct timeval tmo;
+
+	(void)sig;
+	(void)what;
+	if (cfg_reload(&next, err, sizeof err) < 0) {
+		log_error("reload: %s; keeping the running configuration", err);
+		return;
+	}
+	cfg_apply_reload((struct cfg *)r->cfg, &next, NULL);
+	log_level_cur = r->cfg->log_level;
+	r->inv_timeout = NULL;
+	if (r->cfg->invocation_timeout_ms > 0) {
+		tmo.tv_sec = (time_t)(r->cfg->invocation_timeout_ms / 1000);
+		tmo.tv_usec = (suseconds_t)(r->cfg->invocation_timeout_ms % 1000) * 1000;
+		r->inv_timeout = event_base_init_common_timeout(r->base, &tmo);
+	}
+	log_info("reload: applied (log_level %s, invocation_timeout_ms %lld)",
+		 log_level_name(r->cfg->log_level), (long long)r->cfg->invocation_timeout_ms);
 }
 
 static void router_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -437,6 +473,8 @@ int router_main(const struct cfg *cfg)
 	event_add(r.tick, &tick);
 	r.sig_term = evsignal_new(r.base, SIGTERM, router_on_signal, &r);
 	r.sig_int = evsignal_new(r.base, SIGINT, router_on_signal, &r);
+	r.sig_hup = evsignal_new(r.base, SIGHUP, router_on_hup, &r);
+	event_add(r.sig_hup, NULL);
 	event_add(r.sig_term, NULL);
 	event_add(r.sig_int, NULL);
 	log_info("router ready on %s (epoch %s)", cfg->router_endpoint, r.epoch_str);
@@ -448,6 +486,7 @@ out:
 		struct lh_entry *e, *tmp;
 		/* bindings go while their modules still exist, then the modules */
 		inv_free_all(&r);
+		inv_parked_free(&r);
 		reg_free(&r);
 		router_modules_free(&r);
 		lh_foreach_safe(r.fronts, e, tmp) {
@@ -466,6 +505,8 @@ out:
 		event_free(r.sig_term);
 	if (r.sig_int)
 		event_free(r.sig_int);
+	if (r.sig_hup)
+		event_free(r.sig_hup);
 	zsock_free(&r.zw);
 	if (r.zsock)
 		zmq_close(r.zsock);

@@ -21,8 +21,7 @@ struct front {
 	int ppid;
 	int64_t last_seen_ms;
 	struct lh_table *workers;	/* conn id -> struct worker * */
-	int draining;			/* it stops: route calls elsewhere, tell it when idle */
-	int drained_sent;		/* "drained" sent since its last "drain" */
+	int draining;			/* it stops: route calls elsewhere, say "idle" per worker */
 };
 
 struct worker {
@@ -40,6 +39,7 @@ struct worker {
 	struct lh_table *trigs;		/* trigger id -> struct trigger * it registered */
 	struct lh_table *tts;		/* trigger type id -> struct trigtype * it provides */
 	json_object *acl;		/* worker_auth function verdict (wauth_check), NULL = all allowed */
+	int drain_idle_sent;		/* its front drains: "idle" sent since it was last busy */
 };
 
 struct function {
@@ -102,7 +102,10 @@ struct router {
 	int64_t last_resync_ms;		/* last resync request, to send one per front and second */
 	char last_resync_ident[64];
 	size_t last_resync_len;		/* durable data (LMDB), opened at start-up */
-	int ndraining;			/* fronts waiting for "drained" */
+	int ndraining;			/* fronts draining */
+	struct event *sig_hup;		/* reload */
+	struct parked *parked;		/* calls held during a roll (inv.c) */
+	int64_t hold_until_ms;		/* hold calls without a provider until then (a roll ended) */
 };
 
 int router_main(const struct cfg *cfg);

@@ -441,6 +441,136 @@ int cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
 	return cfg_load_depth(c, path, 0, err, errlen);
 }
 
+/* Command-line options that are not directives: main() handles them. */
+static const char *const cfg_flag_opts[] = {
+	"-t", "--test-config", "-h", "--help", "-V", "--version", "-d", "--daemonize", NULL,
+};
+static const char *const cfg_value_opts[] = { "-c", "--config", "-p", "--pidfile", NULL };
+
+static int cfg_is_opt(const char *const *list, const char *a)
+{
+	for (; *list; list++)
+		if (strcmp(*list, a) == 0)
+			return 1;
+	return 0;
+}
+
+int cfg_load_args(struct cfg *c, int argc, char *const *argv, char *err, size_t errlen)
+{
+	const char *file = NULL;
+	char msg[512];
+
+	cfg_defaults(c);
+	/* first pass: the file, so that command-line directives override it */
+	for (int i = 0; i < argc; i++) {
+		if (cfg_is_opt(cfg_value_opts, argv[i])) {
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "command line: %s needs a value", argv[i]);
+				return -1;
+			}
+			if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
+				file = argv[i + 1];
+			i++;
+		}
+	}
+	if (file && cfg_load_file(c, file, err, errlen) < 0)
+		return -1;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (cfg_is_opt(cfg_value_opts, a)) {
+			i++;
+		} else if (cfg_is_opt(cfg_flag_opts, a)) {
+			continue;
+		} else if (a[0] == '-' && a[1] == '-') {
+			const char *name = a + 2, *eq = strchr(name, '=');
+			char nbuf[64];
+			const char *value;
+			if (eq) {
+				snprintf(nbuf, sizeof nbuf, "%.*s", (int)(eq - name), name);
+				name = nbuf;
+				value = eq + 1;
+			} else if (i + 1 < argc) {
+				value = argv[++i];
+			} else {
+				snprintf(err, errlen, "command line: --%s needs a value", name);
+				return -1;
+			}
+			if (cfg_set(c, name, value, msg, sizeof msg) < 0) {
+				snprintf(err, errlen, "command line: %s", msg);
+				return -1;
+			}
+		} else {
+			snprintf(err, errlen, "command line: unexpected argument '%s'", a);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int kept_argc;
+static char **kept_argv;
+
+/*
+ * The arguments are copied: children retitle themselves over the original
+ * argv area (proctitle_set), and the router re-reads them on SIGHUP.
+ */
+int cfg_keep_args(int argc, char *const *argv)
+{
+	char **v = calloc((size_t)argc + 1, sizeof *v);
+
+	if (!v)
+		return -1;
+	for (int i = 0; i < argc; i++)
+		if (!(v[i] = strdup(argv[i]))) {
+			while (i--)
+				free(v[i]);
+			free(v);
+			return -1;
+		}
+	kept_argc = argc;
+	kept_argv = v;
+	return 0;
+}
+
+int cfg_reload(struct cfg *c, char *err, size_t errlen)
+{
+	return cfg_load_args(c, kept_argc, kept_argv, err, errlen);
+}
+
+/* Does directive d hold the same value in a and b? */
+static int cfg_same(const struct cfg_directive *d, const struct cfg *a, const struct cfg *b)
+{
+	const char *fa = (const char *)a + d->offset, *fb = (const char *)b + d->offset;
+
+	if (d->type == CFG_STRING)
+		return strcmp(fa, fb) == 0;
+	if (d->type == CFG_QUEUE)
+		return a->nqueues == b->nqueues &&
+			memcmp(a->queues, b->queues, (size_t)a->nqueues * sizeof a->queues[0]) == 0;
+	return memcmp(fa, fb, d->size) == 0;
+}
+
+int cfg_apply_reload(struct cfg *running, const struct cfg *next,
+		     void (*restart_needed)(const char *name))
+{
+	int n = 0;
+
+	for (size_t i = 0; i < cfg_table_len; i++) {
+		const struct cfg_directive *d = &cfg_table[i];
+		if (cfg_same(d, running, next))
+			continue;
+		if (!d->reloadable) {
+			if (restart_needed)
+				restart_needed(d->name);
+			continue;
+		}
+		/* reloadable directives are scalars or strings: copy the field */
+		memcpy((char *)running + d->offset, (const char *)next + d->offset, d->size);
+		n++;
+	}
+	return n;
+}
+
 void cfg_print_help(void)
 {
 	for (size_t i = 0; i < cfg_table_len; i++) {

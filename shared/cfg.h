@@ -115,6 +115,30 @@ int cfg_parse_queue(const char *value, struct cfg_queue *q, char *err, size_t er
 /* Parse a size with optional k/kb/m/mb/g/gb suffix (1024-based). */
 int cfg_parse_size(const char *s, int64_t *out);
 
+/*
+ * The whole configuration from command-line arguments (those after the
+ * role): defaults, then `-c FILE`, then `--name value` / `--name=value`
+ * overrides. Options main() handles (-t, -h, -V, -d/--daemonize,
+ * -p/--pidfile FILE) are skipped. Returns 0, or -1 with a message in err
+ * ("file:line: ..." or "command line: ...").
+ */
+int cfg_load_args(struct cfg *c, int argc, char *const *argv, char *err, size_t errlen);
+
+/* Remember the arguments for cfg_reload (copied). 0 or -1 (out of memory). */
+int cfg_keep_args(int argc, char *const *argv);
+
+/* cfg_load_args again with the remembered arguments (a reload, SIGHUP). */
+int cfg_reload(struct cfg *c, char *err, size_t errlen);
+
+/*
+ * Apply a reloaded configuration: copy every reloadable directive whose
+ * value changed from next into running; for a changed directive that is not
+ * reloadable, call restart_needed(name) (may be NULL) and keep the running
+ * value. Returns the number of directives changed.
+ */
+int cfg_apply_reload(struct cfg *running, const struct cfg *next,
+		     void (*restart_needed)(const char *name));
+
 /* Print `--name value  help (default ...)` lines for --help. */
 void cfg_print_help(void);
 

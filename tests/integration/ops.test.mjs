@@ -209,3 +209,76 @@ test('second SIGTERM forces the stop without waiting for calls in flight', async
   await settle(serve.shutdown());
   void call;
 });
+
+test('SIGHUP: brokers are replaced one by one without a failed call; router settings apply in place; a broken config keeps the old one', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trine-ops-conf-'));
+  const conf = path.join(dir, 'trine.conf');
+  fs.writeFileSync(conf, '# reload test\nlog_level info\ninvocation_timeout_ms 30000\n');
+  const e = await start({ brokers: 2, args: ['-c', conf] });
+  const { router, brokers } = await e.waitForChildren();
+  let served = 0;
+  const serve = sdkWorker(e, 'reload-server');
+  serve.registerFunction('ops::echo', async (d) => {
+    served++;
+    await sleep(d.ms || 0);
+    return { n: d.n };
+  });
+  await workerReady(serve);
+  const caller = sdkWorker(e, 'reload-caller');
+  await workerReady(caller);
+
+  // a steady stream of calls (with a little think time: a call sent at the
+  // very instant its connection is closed would be lost, see README), plus
+  // slow ones in flight when the roll begins
+  let stop = false;
+  const failures = [];
+  let ok = 0;
+  const loop = (async () => {
+    for (let n = 0; !stop; n++) {
+      const r = await settle(caller.trigger({ function_id: 'ops::echo', payload: { n }, timeoutMs: 20000 }));
+      if (r.ok && r.value.n === n) ok++;
+      else failures.push(r.error ? r.error.message : JSON.stringify(r.value));
+      await sleep(20);
+    }
+  })();
+  const slow = [];
+  for (let n = 0; n < 3; n++) slow.push(settle(caller.trigger({ function_id: 'ops::echo', payload: { n, ms: 800 }, timeoutMs: 20000 })));
+  await waitFor(() => ok >= 5, { what: 'calls to flow' });
+
+  process.kill(e.pid, 'SIGHUP');
+  await waitFor(() => /reload: done/.test(e.log()), { timeout: 30000, what: 'the reload to finish' });
+  await waitFor(() => {
+    const now = e.brokerProcs().map((b) => b.pid);
+    return now.length === 2 && now.every((p) => !brokers.some((b) => b.pid === p));
+  }, { what: 'both brokers to be new processes' });
+  assert.equal(e.router().pid, router.pid, 'the router is not restarted by a reload');
+  const before = ok;
+  await waitFor(() => ok >= before + 5, { timeout: 20000, what: 'calls to flow after the roll' });
+  stop = true;
+  await loop;
+  for (const r of await Promise.all(slow)) assert.ok(r.ok, `slow call failed during the roll: ${r.error && r.error.message}`);
+  assert.deepEqual(failures, [], 'no call failed while the brokers were replaced');
+
+  // reloadable router setting applied in place: a short invocation timeout
+  fs.writeFileSync(conf, 'log_level info\ninvocation_timeout_ms 300\n');
+  process.kill(e.pid, 'SIGHUP');
+  await waitFor(() => /reload: applied \(log_level info, invocation_timeout_ms 300\)/.test(e.log()), { what: 'the router to apply the new timeout' });
+  await waitFor(() => (e.log().match(/reload: done/g) || []).length === 2, { timeout: 30000, what: 'the second roll' });
+  await workerReady(caller);
+  const t = await settle(caller.trigger({ function_id: 'ops::echo', payload: { n: 1, ms: 2000 }, timeoutMs: 10000 }));
+  assert.equal(t.ok, false, 'a 2 s call fails with invocation_timeout_ms 300');
+  assert.match(String(t.error && (t.error.code || t.error.message)), /timeout|timed out/i);
+
+  // a broken config: logged with file:line, nothing is replaced, calls still work
+  const pids = e.brokerProcs().map((b) => b.pid).sort();
+  fs.writeFileSync(conf, 'log_level info\ninvocation_timeout_ms banana\n');
+  process.kill(e.pid, 'SIGHUP');
+  await waitFor(() => /reload: .*trine\.conf:2: invocation_timeout_ms: 'banana' is not an integer; keeping the running configuration/.test(e.log()), { what: 'the reload error in the log' });
+  await sleep(500);
+  assert.deepEqual(e.brokerProcs().map((b) => b.pid).sort(), pids, 'no broker replaced after a failed reload');
+  const r = await caller.trigger({ function_id: 'ops::echo', payload: { n: 7 }, timeoutMs: 10000 });
+  assert.deepEqual(r, { n: 7 });
+  assert.ok(e.pid && !e.exitInfo, 'still running');
+  await stopClean(e);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
