@@ -179,12 +179,22 @@ static void broker_on_zmq(void *sock, void *arg)
 	}
 }
 
+/* The heartbeat carries our counters for the router's /metrics. */
 static void broker_on_hb(evutil_socket_t fd, short what, void *arg)
 {
 	struct broker *b = arg;
+	char body[4096], http[3800];
+	int n;
+
 	(void)fd;
 	(void)what;
-	wire_send(b->zsock, NULL, 0, "hb", NULL, 0, NULL, 0, NULL, 0);
+	if (!http_front_stats(b->http, http, sizeof http))
+		snprintf(http, sizeof http, "{}");
+	n = snprintf(body, sizeof body, "{\"conns\":%d,\"dropped\":%lu,\"http\":%s}",
+		     lh_table_length(b->conns), b->dropped_to_router, http);
+	if (n < 0 || (size_t)n >= sizeof body)
+		n = 0;
+	wire_send(b->zsock, NULL, 0, "hb", NULL, 0, body, (size_t)n, NULL, 0);
 	zsock_kick(b->zw);
 }
 

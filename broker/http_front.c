@@ -69,6 +69,7 @@ struct http_front {
 	const struct timeval *timeout;	/* common timeout: http_timeout_ms */
 	struct hpend *streams;		/* requests answering with a streamed body */
 	int cors_any_origin, cors_any_method;
+	unsigned long status_count[600];	/* answers by status, for /metrics */
 };
 
 static void table_clear(struct table *t)
@@ -591,9 +592,21 @@ static void send_405(struct evhttp_request *req, unsigned allow)
  * Match, build the request object and hand it to the router; the answer
  * comes back as "httpres" (or the timer answers 504 first).
  */
+/* Every answer, whatever path sent it, is counted by status once it is out. */
+static void on_complete(struct evhttp_request *req, void *arg)
+{
+	struct http_front *h = arg;
+	int st = evhttp_request_get_response_code(req);
+
+	if (st >= 100 && st < 600)
+		h->status_count[st]++;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct http_front *h = arg;
+
+	evhttp_request_set_on_complete_cb(req, on_complete, h);
 	struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *origin = evhttp_find_header(ih, "Origin");
@@ -832,4 +845,27 @@ void http_front_router_lost(struct http_front *h)
 		pend_free(p);
 	}
 	free(all);
+}
+
+int http_front_stats(const struct http_front *h, char *buf, size_t len)
+{
+	size_t n = 0;
+	int first = 1;
+
+	if (!h || len < 3)
+		return 0;
+	buf[n++] = '{';
+	for (int st = 100; st < 600; st++) {
+		if (!h->status_count[st])
+			continue;
+		int w = snprintf(buf + n, len - n, "%s\"%d\":%lu", first ? "" : ",", st,
+				 h->status_count[st]);
+		if (w < 0 || (size_t)w >= len - n - 1)
+			break;
+		n += (size_t)w;
+		first = 0;
+	}
+	buf[n++] = '}';
+	buf[n] = '\0';
+	return (int)n;
 }

@@ -25,6 +25,8 @@ void http_front_stop(struct http_front *h);
 void http_front_free(struct http_front **h);
 /* Requests waiting for an answer (0 when h is NULL): a stop drains them. */
 size_t http_front_inflight(const struct http_front *h);
+/* Answers sent so far by status as a JSON object {"200":n,...}; length, 0 when h is NULL. */
+int http_front_stats(const struct http_front *h, char *buf, size_t len);
 /*
  * A channel message (shared/chan_wire.h) for one of our requests (endpoint
  * id with CHAN_HTTP_BIT): response chunks and control messages, the

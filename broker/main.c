@@ -161,6 +161,7 @@ int main(int argc, char **argv)
 static int run(const char *role, struct cfg *cfg, int argc, char **argv)
 {
 	log_init(role ? role : "master", cfg->log_level);
+	log_format_cur = cfg->log_format;
 	proctitle_init(argc, argv);
 
 	if (!role)

@@ -325,6 +325,7 @@ static int master_reload_cfg(struct cfg *cfg)
 	n = cfg_apply_reload(cfg, next, restart_needed);
 	free(next);
 	log_level_cur = cfg->log_level;
+	log_format_cur = cfg->log_format;
 	log_info("reload: configuration read, %d reloadable directives changed", n);
 	return 0;
 }
@@ -352,6 +353,34 @@ static int roll_step(struct child *kids, size_t nkids)
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * DATA_DIR/restarts: how often each child was restarted after dying, one
+ * "<process> <count>" line each, for the router's /metrics. Replaced
+ * atomically (rename) so that a reader never sees half a file.
+ */
+static void write_restarts(const struct cfg *cfg, const struct child *kids, size_t n)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/restarts", cfg->data_dir);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (kids[i].role == ROLE_ROUTER)
+			fprintf(f, "router %u\n", kids[i].restarts);
+		else
+			fprintf(f, "%s%d %u\n", kids[i].role == ROLE_BROKER ? "broker" : "fanout",
+				kids[i].index, kids[i].restarts);
+	}
+	if (fclose(f) == 0)
+		rename(tmp, path);
+	else
+		unlink(tmp);
 }
 
 static int all_ready(const struct child *kids, size_t n)
@@ -436,6 +465,7 @@ int master_run(struct cfg *cfg)
 	if (wd_ms)
 		log_info("systemd watchdog: pinging every %lld ms while every child serves",
 			 (long long)wd_ms);
+	write_restarts(cfg, kids, nkids);
 	for (size_t i = 0; i < nkids; i++) {
 		kids[i].backoff_ms = BACKOFF_MIN_MS;
 		child_spawn(cfg, &kids[i], &fds, &oldmask);
@@ -583,8 +613,10 @@ int master_run(struct cfg *cfg)
 		for (size_t i = 0; i < nkids; i++) {
 			struct child *c = &kids[i];
 			if (!stopping && !c->pid && c->respawn_at_ms && c->respawn_at_ms <= now) {
-				if (!c->replacing)
+				if (!c->replacing) {
 					c->restarts++;
+					write_restarts(cfg, kids, nkids);
+				}
 				child_spawn(cfg, c, &fds, &oldmask);
 			}
 			running += c->pid != 0;

@@ -4,6 +4,7 @@
 #include "builtin.h"
 #include "json_scan.h"
 #include "log.h"
+#include "metrics.h"
 #include "reg.h"
 
 #include <event2/event.h>
@@ -93,6 +94,7 @@ static void inv_on_timeout(evutil_socket_t fd, short what, void *arg)
 	snprintf(msg, sizeof msg, "Invocation of %s timed out after %lld ms", iv->function_id,
 		 (long long)r->cfg->invocation_timeout_ms);
 	log_info("invocation %s: %s", iv->id, msg);
+	metrics_inv_done(MO_TIMEOUT, iv->started_us);
 	complete_error(r, iv->caller, iv->caller_id, iv->want_reply, iv->done, iv->done_arg,
 		       iv->function_id, "invocation_timeout", msg);
 	inv_unlink(r, iv);
@@ -312,6 +314,7 @@ static void inv_route(struct router *r, struct worker *caller, const char *calle
 	if (!fn || !(target = reg_function_pick(fn))) {
 		if (inv_park(r, caller, caller_id, want_reply, function_id, pl, done, done_arg) == 0)
 			return;
+		metrics_inv_done(MO_NOT_FOUND, 0);
 		snprintf(m, sizeof m, "Function %s not found in namespace default.", function_id);
 		complete_error(r, caller, caller_id, want_reply, done, done_arg, function_id,
 			       "function_not_found", m);
@@ -347,6 +350,7 @@ static void inv_route(struct router *r, struct worker *caller, const char *calle
 		return;
 	}
 	target->inflight++;
+	iv->started_us = metrics_now_us();
 	if (r->inv_timeout) {
 		iv->timer = evtimer_new(r->base, inv_on_timeout, iv);
 		if (iv->timer)
@@ -566,6 +570,7 @@ static void inv_result(struct router *r, struct worker *w, const char *id,
 			 w->id, iv->id);
 		return;
 	}
+	metrics_inv_done(MO_RESULT, iv->started_us);
 	if (!iv->done && iv->want_reply && iv->caller && strcmp(iv->caller_id, iv->id) == 0) {
 		/* same id end to end: hand the target's bytes on as they are */
 		router_send_result(r, iv->caller, iv->caller_id, raw, raw_len);
@@ -624,6 +629,7 @@ void inv_worker_gone(struct router *r, struct worker *w)
 
 	for (size_t i = 0; all && i < n; i++) {
 		struct inv *iv = all[i];
+		metrics_inv_done(MO_STOPPED, iv->started_us);
 		complete_error(r, iv->caller, iv->caller_id, iv->want_reply, iv->done, iv->done_arg,
 			       iv->function_id, "invocation_stopped", "Invocation stopped");
 		inv_unlink(r, iv);

@@ -22,6 +22,7 @@ struct inv {
 	void *done_arg;
 	struct event *timer;
 	struct router *r;
+	int64_t started_us;			/* metrics_now_us() when routed */
 };
 
 /*

@@ -2,6 +2,7 @@
 #include "builtin.h"
 #include "inv.h"
 #include "log.h"
+#include "metrics.h"
 #include "master.h"
 #include "reg.h"
 #include "store.h"
@@ -152,6 +153,7 @@ static void front_dead(struct router *r, struct front *f, const char *why)
 	}
 	lh_table_delete(r->fronts, f->ident);
 	lh_table_free(f->workers);
+	json_object_put(f->stat_http);
 	free(f);
 }
 
@@ -271,6 +273,7 @@ static void on_front_msg(struct router *r, struct wire_msg *m)
 	}
 	f->last_seen_ms = mono_ms();
 	if (strcmp(m->kind, "hb") == 0) {
+		metrics_front_hb(f, m->body, m->body_len);
 		router_wire(r, f, "hb", 0, r->epoch_str, strlen(r->epoch_str), NULL, 0);
 		return;
 	}
@@ -387,6 +390,7 @@ static void router_on_hup(evutil_socket_t sig, short what, void *arg)
 	}
 	cfg_apply_reload((struct cfg *)r->cfg, &next, NULL);
 	log_level_cur = r->cfg->log_level;
+	log_format_cur = r->cfg->log_format;
 	r->inv_timeout = NULL;
 	if (r->cfg->invocation_timeout_ms > 0) {
 		tmo.tv_sec = (time_t)(r->cfg->invocation_timeout_ms / 1000);
@@ -464,7 +468,7 @@ int router_main(const struct cfg *cfg)
 	}
 	/* modules start with the store open and the timeouts set */
 	router_modules_init(&r);
-	if (router_bind(&r) < 0) {
+	if (router_bind(&r) < 0 || metrics_init(&r) < 0) {
 		rc = EX_CONFIG;	/* the master must not respawn us in a loop */
 		goto out;
 	}
@@ -492,9 +496,11 @@ out:
 		lh_foreach_safe(r.fronts, e, tmp) {
 			struct front *f = (struct front *)lh_entry_v(e);
 			lh_table_free(f->workers);
+			json_object_put(f->stat_http);
 			free(f);
 		}
 	}
+	metrics_free(&r);
 	store_close(&r.store);
 	if (r.fronts)
 		lh_table_free(r.fronts);

@@ -22,6 +22,8 @@ struct front {
 	int64_t last_seen_ms;
 	struct lh_table *workers;	/* conn id -> struct worker * */
 	int draining;			/* it stops: route calls elsewhere, say "idle" per worker */
+	int64_t stat_conns, stat_dropped;	/* from its heartbeats, for /metrics */
+	json_object *stat_http;		/* HTTP answers by status, from its heartbeats */
 };
 
 struct worker {

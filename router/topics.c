@@ -1592,3 +1592,16 @@ void topics_free(struct router *r)
 	free(T);
 	T = NULL;
 }
+
+void topics_each_queue(void (*fn)(void *arg, const char *name, size_t depth, size_t inflight,
+				  size_t dlq), void *arg)
+{
+	struct lh_entry *e;
+
+	if (!T)
+		return;
+	lh_foreach(T->queues, e) {
+		struct tq *q = (struct tq *)lh_entry_v(e);
+		fn(arg, q->name, q->depth, q->inflight, q->dlq);
+	}
+}

@@ -18,6 +18,10 @@
 void topics_init(struct router *r);
 void topics_free(struct router *r);
 
+/* For /metrics: every queue (named queues "q:NAME", topic subscriptions) with its counts. */
+void topics_each_queue(void (*fn)(void *arg, const char *name, size_t depth, size_t inflight,
+				  size_t dlq), void *arg);
+
 /*
  * The invokefunction hook (router/reg.c): a call with `action: enqueue` or
  * of iii::durable::publish is taken here and answered only after the

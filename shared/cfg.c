@@ -43,6 +43,10 @@ const struct cfg_directive cfg_table[] = {
 	  "directory for storage and the router's IPC socket" },
 	{ "log_level", CFG_LOGLEVEL, F(log_level), 0, 0, "info", 1,
 	  "error, warn, info, debug or trace" },
+	{ "log_format", CFG_LOGFORMAT, F(log_format), 0, 0, "text", 1,
+	  "text, or json for one JSON object per line (for log shippers)" },
+	{ "metrics_port", CFG_INT, F(metrics_port), 0, 65535, "0", 0,
+	  "Prometheus metrics at http://BIND:PORT/metrics, served by the router (0 = off; 9464 is usual)" },
 	{ "invocation_timeout_ms", CFG_MS, F(invocation_timeout_ms), 0, 86400000LL, "30000", 1,
 	  "fail a call with invocation_timeout after this long (0 = never)" },
 	{ "handshake_timeout_ms", CFG_MS, F(handshake_timeout_ms), 100, 600000, "10000", 1,
@@ -318,6 +322,15 @@ int cfg_set(struct cfg *c, const char *name, const char *value, char *err, size_
 	}
 	case CFG_QUEUE:
 		return cfg_set_queue(c, d, value, err, errlen);
+	case CFG_LOGFORMAT: {
+		int f = log_format_parse(value);
+		if (f < 0) {
+			snprintf(err, errlen, "%s: '%s' is not text or json", name, value);
+			return -1;
+		}
+		*(int *)field = f;
+		return 0;
+	}
 	case CFG_INT:
 	case CFG_MS:
 		errno = 0;

@@ -37,6 +37,8 @@ struct cfg {
 	int brokers;			/* 0 = number of online CPUs */
 	char data_dir[256];
 	int log_level;
+	int log_format;			/* enum log_format */
+	int metrics_port;		/* Prometheus /metrics on the router, 0 = off */
 	int64_t invocation_timeout_ms;	/* 0 = wait forever (the reference engine's behaviour) */
 	int64_t handshake_timeout_ms;
 	int64_t ws_max_frame;
@@ -74,7 +76,7 @@ struct cfg {
  * CFG_QUEUE is a list: every occurrence adds one struct cfg_queue (a later
  * one with the same name replaces the earlier); min/max bound the count.
  */
-enum cfg_type { CFG_INT, CFG_SIZE, CFG_MS, CFG_STRING, CFG_LOGLEVEL, CFG_QUEUE };
+enum cfg_type { CFG_INT, CFG_SIZE, CFG_MS, CFG_STRING, CFG_LOGLEVEL, CFG_QUEUE, CFG_LOGFORMAT };
 
 struct cfg_directive {
 	const char *name;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 int log_level_cur = LL_INFO;
+int log_format_cur = LOG_FORMAT_TEXT;
 static char log_role[32] = "master";
 static int log_journal = -1;
 static log_hook_fn log_hook;
@@ -50,6 +51,52 @@ const char *log_level_name(int level)
 	return level >= 0 && level <= LL_TRACE ? level_names[level] : "?";
 }
 
+int log_format_parse(const char *s)
+{
+	if (strcmp(s, "text") == 0)
+		return LOG_FORMAT_TEXT;
+	if (strcmp(s, "json") == 0)
+		return LOG_FORMAT_JSON;
+	return -1;
+}
+
+/*
+ * log_format json: one object per line for log shippers,
+ * {"ts":"...Z","level":"info","role":"broker0","pid":12,"msg":"..."}; under
+ * journald still behind the <N> prefix, which journald strips.
+ */
+static void log_write_json(int level, const char *msg)
+{
+	char line[4500];
+	size_t n = 0;
+	struct timeval tv;
+	struct tm tm;
+
+	if (log_journal)
+		n += (size_t)snprintf(line, sizeof line, "<%d>", level_prio[level]);
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	n += strftime(line + n, sizeof line - n, "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(line + n, sizeof line - n,
+			      ".%03dZ\",\"level\":\"%s\",\"role\":\"%s\",\"pid\":%d,\"msg\":\"",
+			      (int)(tv.tv_usec / 1000), level_names[level], log_role, (int)getpid());
+	for (const unsigned char *p = (const unsigned char *)msg; *p && n < sizeof line - 16; p++) {
+		if (*p == '"' || *p == '\\') {
+			line[n++] = '\\';
+			line[n++] = (char)*p;
+		} else if (*p < 0x20) {
+			n += (size_t)snprintf(line + n, sizeof line - n, "\\u%04x", *p);
+		} else {
+			line[n++] = (char)*p;
+		}
+	}
+	line[n++] = '"';
+	line[n++] = '}';
+	line[n++] = '\n';
+	ssize_t r = write(STDERR_FILENO, line, n);
+	(void)r;
+}
+
 /*
  * One write() per line so lines from the master and its children do not
  * interleave on a shared stderr.
@@ -88,8 +135,13 @@ void log_msg(int level, const char *fmt, ...)
 	if (n >= sizeof line - 1)
 		n = sizeof line - 2;
 	line[n++] = '\n';
-	ssize_t r = write(STDERR_FILENO, line, n);
-	(void)r;
+	if (log_format_cur == LOG_FORMAT_JSON) {
+		line[n - 1] = '\0';
+		log_write_json(level, line + msg_at);
+	} else {
+		ssize_t r = write(STDERR_FILENO, line, n);
+		(void)r;
+	}
 	if (log_hook && level <= LL_WARN && !log_in_hook && msg_at < n) {
 		line[n - 1] = '\0';
 		log_in_hook = 1;

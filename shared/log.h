@@ -10,6 +10,11 @@ enum log_level { LL_ERROR = 0, LL_WARN, LL_INFO, LL_DEBUG, LL_TRACE };
 
 extern int log_level_cur;
 
+/* log_format: text lines (the default) or one JSON object per line. */
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
+extern int log_format_cur;
+int log_format_parse(const char *s);	/* -1 if unknown */
+
 void log_init(const char *role, int level);
 void log_set_role(const char *role);
 int log_level_parse(const char *s);	/* -1 if unknown */

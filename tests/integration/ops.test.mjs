@@ -282,3 +282,84 @@ test('SIGHUP: brokers are replaced one by one without a failed call; router sett
   await stopClean(e);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// Parse the Prometheus text format into { 'name{labels}': value }.
+function parseMetrics(text) {
+  const out = {};
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out[line.slice(0, i)] = Number(line.slice(i + 1));
+  }
+  return out;
+}
+
+test('/metrics: connections, invocations by outcome, latency histogram, HTTP by status, queues, restarts', async () => {
+  const mport = await freePort();
+  const e = await start({ brokers: 2, args: ['--metrics_port', String(mport), '--bind', '127.0.0.1'] });
+  const url = `http://127.0.0.1:${mport}/metrics`;
+  const get = async () => {
+    const r = await fetch(url);
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+    return r.text();
+  };
+  const text0 = await get();
+  for (const name of ['trine_connections', 'trine_invocations_total', 'trine_invocation_duration_seconds',
+    'trine_http_requests_total', 'trine_queue_depth', 'trine_process_restarts_total']) {
+    assert.match(text0, new RegExp(`^# TYPE ${name} `, 'm'), `${name} is declared`);
+  }
+  assert.equal((await fetch(`http://127.0.0.1:${mport}/other`)).status, 404, 'only /metrics is served');
+
+  const w = sdkWorker(e, 'metrics-worker');
+  w.registerFunction('ops::m', async () => ({ ok: 1 }));
+  w.registerTrigger({ type: 'http', function_id: 'ops::m', config: { api_path: '/m' } });
+  await workerReady(w);
+  const before = parseMetrics(await get());
+  for (let i = 0; i < 3; i++) await w.trigger({ function_id: 'ops::m', payload: {}, timeoutMs: 10000 });
+  const nf = await settle(w.trigger({ function_id: 'ops::absent', payload: {}, timeoutMs: 10000 }));
+  assert.equal(nf.ok, false);
+  const base = `http://127.0.0.1:${e.httpPort}`;
+  await waitFor(async () => {
+    const r = await fetch(`${base}/m`, { headers: { connection: 'close' } });
+    await r.arrayBuffer();
+    return r.status === 200;
+  }, { what: 'the /m route' });
+  const r404 = await fetch(`${base}/nope`, { headers: { connection: 'close' } });
+  await r404.arrayBuffer();
+
+  await waitFor(async () => {
+    const m = parseMetrics(await get());
+    const sum = (prefix) => Object.entries(m).filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
+    return m['trine_invocations_total{outcome="result"}'] - before['trine_invocations_total{outcome="result"}'] >= 4 &&
+      m['trine_invocations_total{outcome="not_found"}'] - before['trine_invocations_total{outcome="not_found"}'] === 1 &&
+      sum('trine_connections{') === 1 &&
+      sum('trine_http_requests_total{process="broker') >= 2 &&
+      Object.keys(m).some((k) => /trine_http_requests_total\{process="broker\d",code="404"\}/.test(k)) &&
+      Object.keys(m).some((k) => /trine_http_requests_total\{process="broker\d",code="200"\}/.test(k));
+  }, { what: 'metrics to reflect the traffic (brokers report with their heartbeats)' });
+  const m = parseMetrics(await get());
+  assert.ok(m['trine_invocation_duration_seconds_count'] >= before['trine_invocation_duration_seconds_count'] + 4);
+  assert.equal(m['trine_invocation_duration_seconds_bucket{le="+Inf"}'], m['trine_invocation_duration_seconds_count'], '+Inf bucket = count');
+  assert.ok(m['trine_invocation_duration_seconds_bucket{le="10"}'] >= m['trine_invocation_duration_seconds_bucket{le="0.001"}'], 'buckets are cumulative');
+  assert.equal(m['trine_queue_depth{queue="q:default"}'], 0);
+  assert.equal(m['trine_process_restarts_total{process="broker0"}'], 0);
+
+  // a broker killed and respawned counts as a restart
+  const b0 = e.brokerProcs().find((b) => b.cmdline.startsWith('trine: broker 0'));
+  e.killChild(b0.pid);
+  await waitFor(async () => parseMetrics(await get())['trine_process_restarts_total{process="broker0"}'] === 1,
+    { what: 'the restart of broker 0 in /metrics' });
+  await stopClean(e);
+});
