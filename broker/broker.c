@@ -1,3 +1,4 @@
+#include "zcurve.h"
 #include "broker.h"
 #include "conn.h"
 #include "http_front.h"
@@ -350,6 +351,8 @@ static int broker_link(struct broker *b, const char *endpoint)
 	zmq_setsockopt(b->zsock, ZMQ_RCVHWM, &hwm, sizeof hwm);
 	zmq_setsockopt(b->zsock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
 	zmq_setsockopt(b->zsock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	if (zcurve_client(b->zsock, b->cfg, endpoint) < 0)
+		return -1;
 	if (zmq_connect(b->zsock, endpoint) < 0) {
 		log_error("cannot connect to the router at %s: %s", endpoint, zmq_strerror(errno));
 		return -1;

@@ -3,6 +3,7 @@
  * Without a role it is the master that runs the whole engine.
  */
 #include "config.h"
+#include "zcurve.h"
 #include "broker.h"
 #include "cfg.h"
 #include "fanout.h"
@@ -22,6 +23,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: trine [router|broker|fanout] [-c FILE] [-t] [--DIRECTIVE VALUE]...\n"
+		"       trine keygen PREFIX   write a CURVE key pair: PREFIX.key (secret), PREFIX.pub\n"
 		"\n"
 		"  (no role)        run the whole engine: master, router and brokers\n"
 		"  router           run only the router (brokers on other hosts connect to it)\n"
@@ -101,6 +103,13 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0) {
 		fprintf(stderr, "trine: libsodium failed to initialize\n");
 		return EXIT_STARTUP;
+	}
+	if (ai < argc && strcmp(argv[ai], "keygen") == 0) {
+		if (ai + 2 != argc) {
+			fprintf(stderr, "usage: trine keygen PREFIX   (writes PREFIX.key and PREFIX.pub)\n");
+			return EXIT_USAGE;
+		}
+		return zcurve_keygen(argv[ai + 1]) == 0 ? EXIT_OK : EXIT_STARTUP;
 	}
 	if (ai < argc && argv[ai][0] != '-') {
 		role = argv[ai++];

@@ -1,3 +1,4 @@
+#include "zcurve.h"
 #include "fanout.h"
 #include "fan_index.h"
 #include "fan_msg.h"
@@ -921,6 +922,9 @@ static int fanout_link(struct fanout *f)
 	zmq_setsockopt(f->sub, ZMQ_RCVHWM, &subhwm, sizeof subhwm);
 	zmq_setsockopt(f->sub, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
 	zmq_setsockopt(f->sub, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	if (zcurve_client(f->dealer, f->cfg, f->cfg->router_endpoint) < 0 ||
+	    zcurve_client(f->sub, f->cfg, f->cfg->router_pub_endpoint) < 0)
+		return -1;
 	if (zmq_connect(f->dealer, f->cfg->router_endpoint) < 0) {
 		log_error("cannot connect to the router at %s: %s", f->cfg->router_endpoint,
 			  zmq_strerror(errno));

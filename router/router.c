@@ -7,6 +7,7 @@
 #include "reg.h"
 #include "store.h"
 #include "wire.h"
+#include "zcurve.h"
 #include "zsock.h"
 
 #include <errno.h>
@@ -424,6 +425,11 @@ static int router_bind(struct router *r)
 		log_error("cannot bind %s: %s", r->cfg->router_endpoint, zmq_strerror(errno));
 		return -1;
 	}
+	/* other hosts' brokers: CURVE on the TCP endpoint only, the allow-list first */
+	int zap_failed;
+	r->zap = zap_start(r->zctx, r->base, r->cfg, &zap_failed);
+	if (zap_failed || zcurve_server(r->zsock, r->cfg) < 0)
+		return -1;
 	if (r->cfg->router_listen[0] && zmq_bind(r->zsock, r->cfg->router_listen) < 0) {
 		log_error("cannot bind %s: %s", r->cfg->router_listen, zmq_strerror(errno));
 		return -1;
@@ -513,6 +519,7 @@ out:
 		event_free(r.sig_int);
 	if (r.sig_hup)
 		event_free(r.sig_hup);
+	zap_free(&r.zap);
 	zsock_free(&r.zw);
 	if (r.zsock)
 		zmq_close(r.zsock);

@@ -101,6 +101,7 @@ struct router {
 	struct event *sig_term, *sig_int;
 	unsigned long otel_log_batches;
 	struct store *store;
+	struct zap *zap;		/* CURVE allow-list for router_listen, or NULL */
 	int64_t last_resync_ms;		/* last resync request, to send one per front and second */
 	char last_resync_ident[64];
 	size_t last_resync_len;		/* durable data (LMDB), opened at start-up */

@@ -1,3 +1,4 @@
+#include "zcurve.h"
 #include "streams.h"
 #include "builtin.h"
 #include "inv.h"
@@ -31,6 +32,7 @@ struct tlist {
 static struct {
 	struct router *r;
 	void *ctx, *pub;
+	struct zap *zap;		/* CURVE allow-list for router_pub_listen */
 	struct lh_table *groups;	/* "stream\x01group" -> struct sgroup * */
 	struct tlist on_change, on_join, on_leave;
 	struct lh_table *subs;		/* "ident conn sub" -> leave payload (json_object *) */
@@ -1193,6 +1195,10 @@ static int pub_bind(const struct cfg *cfg)
 		log_error("streams: cannot bind %s: %s", cfg->router_pub_endpoint, zmq_strerror(errno));
 		return -1;
 	}
+	int zap_failed;
+	S.zap = zap_start(S.ctx, S.r->base, cfg, &zap_failed);
+	if (zap_failed || zcurve_server(S.pub, cfg) < 0)
+		return -1;
 	if (cfg->router_pub_listen[0] && zmq_bind(S.pub, cfg->router_pub_listen) < 0) {
 		log_error("streams: cannot bind %s: %s", cfg->router_pub_listen, zmq_strerror(errno));
 		return -1;
@@ -1228,6 +1234,7 @@ void streams_init(struct router *r)
 void streams_free(struct router *r)
 {
 	state_free(r);
+	zap_free(&S.zap);
 	if (S.pub)
 		zmq_close(S.pub);
 	if (S.ctx)

@@ -90,6 +90,12 @@ const struct cfg_directive cfg_table[] = {
 	  "ZeroMQ endpoint of the router's stream event PUB socket (empty = ipc://DATA_DIR/events.ipc)" },
 	{ "router_pub_listen", CFG_STRING, F(router_pub_listen), 0, 0, "", 0,
 	  "extra endpoint the router's PUB socket binds for fanouts on other hosts, e.g. tcp://0.0.0.0:49201" },
+	{ "curve_secret_key_file", CFG_STRING, F(curve_secret_key_file), 0, 0, "", 0,
+	  "this process's CURVE secret key (trine keygen): encrypts the TCP links to the router" },
+	{ "curve_server_key_file", CFG_STRING, F(curve_server_key_file), 0, 0, "", 0,
+	  "brokers and fanouts: the router's CURVE public key" },
+	{ "curve_allowed_keys_file", CFG_STRING, F(curve_allowed_keys_file), 0, 0, "", 0,
+	  "router: CURVE public keys (one per line) allowed to connect over TCP" },
 	{ "stream_auth_function", CFG_STRING, F(stream_auth_function), 0, 0, "", 1,
 	  "function called with {headers, path, query_params, addr} when a stream client connects; "
 	  "its {context} is kept for the connection (empty = none)" },

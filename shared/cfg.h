@@ -60,6 +60,9 @@ struct cfg {
 	int fanouts;			/* stream fanout processes under the master */
 	char router_pub_endpoint[256];	/* stream events: "" = ipc://<data_dir>/events.ipc */
 	char router_pub_listen[256];	/* extra endpoint the router's PUB binds, "" = none */
+	char curve_secret_key_file[256];	/* this process's CURVE key pair (trine keygen) */
+	char curve_server_key_file[256];	/* brokers/fanouts: the router's public key */
+	char curve_allowed_keys_file[256];	/* router: public keys allowed to connect over TCP */
 	char stream_auth_function[256];	/* called on stream connect, "" = none */
 	int64_t stream_output_hard_limit;	/* unsent bytes to one stream client: close at once */
 	int64_t stream_output_soft_limit;	/* ... close when above this for soft_seconds */
