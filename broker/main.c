@@ -22,7 +22,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: trine [router|broker|fanout] [-c FILE] [-t] [--DIRECTIVE VALUE]...\n"
+		"usage: trine [router|broker|fanout] [-c FILE] [-t] [-d] [-p FILE] [--DIRECTIVE VALUE]...\n"
 		"       trine keygen PREFIX   write a CURVE key pair: PREFIX.key (secret), PREFIX.pub\n"
 		"\n"
 		"  (no role)        run the whole engine: master, router and brokers\n"
@@ -32,9 +32,12 @@ static void usage(FILE *f)
 		"                   and --router_pub_endpoint\n"
 		"  -c, --config FILE  read directives from FILE (trine.conf(5))\n"
 		"  -t, --test-config  validate the configuration and exit 0 or 1\n"
+		"  -d, --daemonize    detach from the terminal (hosts without systemd)\n"
+		"  -p, --pidfile FILE write the master's pid to FILE, removed at exit\n"
 		"  -h, --help         this text\n"
 		"  -V, --version      print the version\n"
 		"\n"
+		"Signals to the master: TERM/INT drain and stop, HUP reloads the configuration.\n"
 		"Every directive can be given as --name value; it overrides the file:\n");
 	cfg_print_help();
 }

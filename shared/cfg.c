@@ -546,6 +546,9 @@ int cfg_keep_args(int argc, char *const *argv)
 			free(v);
 			return -1;
 		}
+	for (int i = 0; kept_argv && i < kept_argc; i++)
+		free(kept_argv[i]);
+	free(kept_argv);
 	kept_argc = argc;
 	kept_argv = v;
 	return 0;

@@ -363,3 +363,94 @@ test('/metrics: connections, invocations by outcome, latency histogram, HTTP by 
     { what: 'the restart of broker 0 in /metrics' });
   await stopClean(e);
 });
+
+// ---- packaging: unit file, man pages, command line ----------------------
+
+const hasTool = (cmd) => !spawnSync(cmd, ['--version']).error; // ENOENT when missing
+
+nodeTest('systemd-analyze verify accepts scripts/trine.service', {
+  skip: !hasTool('systemd-analyze') && 'systemd-analyze is not installed',
+}, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trine-unit-'));
+  const unit = path.join(dir, 'trine.service');
+  const text = fs.readFileSync(path.join(srcdir, 'scripts/trine.service.in'), 'utf8')
+    .replaceAll('@bindir@', path.dirname(TRINE_BIN)).replaceAll('@sysconfdir@', '/etc');
+  assert.match(text, /^Type=notify$/m);
+  assert.match(text, /^WatchdogSec=/m);
+  assert.match(text, /^ExecReload=.*-HUP/m);
+  fs.writeFileSync(unit, text);
+  const r = spawnSync('systemd-analyze', ['verify', '--man=no', unit], { encoding: 'utf8' });
+  fs.rmSync(dir, { recursive: true, force: true });
+  assert.equal(r.status, 0, `systemd-analyze verify: ${r.stdout}${r.stderr}`);
+  assert.equal(r.stderr.trim(), '', 'no warnings');
+});
+
+nodeTest('man pages pass mandoc -Tlint -W warning and document every directive', {
+  skip: !hasTool('mandoc') && 'mandoc is not installed',
+}, () => {
+  for (const page of ['man/trine.8', 'man/trine.conf.5']) {
+    const r = spawnSync('mandoc', ['-Tlint', '-W', 'warning', path.join(srcdir, page)], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `mandoc -Tlint ${page}: ${r.stdout}${r.stderr}`);
+  }
+  const conf5 = fs.readFileSync(path.join(srcdir, 'man/trine.conf.5'), 'utf8');
+  const help = spawnSync(TRINE_BIN, ['--help'], { encoding: 'utf8' }).stdout;
+  const names = [...help.matchAll(/^ {2}--([a-z_]+) /gm)].map((m) => m[1]);
+  assert.ok(names.length > 20, `--help lists the directives: ${names}`);
+  for (const n of names) assert.match(conf5, new RegExp(`^\\.It Ic ${n}\\b`, 'm'), `trine.conf(5) documents ${n}`);
+  const trine8 = fs.readFileSync(path.join(srcdir, 'man/trine.8'), 'utf8');
+  for (const opt of ['-config', '-test-config', '-daemonize', '-pidfile', '-help', '-version']) {
+    assert.ok(help.includes(`-${opt}`), `--help lists -${opt}`);
+    assert.ok(trine8.includes(`Fl ${opt}`), `trine(8) documents -${opt}`);
+  }
+});
+
+nodeTest('--version, --help, and -t: 0 for a good file, 1 with file:line for a bad one', () => {
+  const v = spawnSync(TRINE_BIN, ['--version'], { encoding: 'utf8' });
+  assert.equal(v.status, 0);
+  assert.match(v.stdout, /^trine \d+\.\d+\.\d+\n$/);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trine-cfg-'));
+  const good = path.join(dir, 'good.conf');
+  const bad = path.join(dir, 'bad.conf');
+  fs.writeFileSync(good, 'log_format json\nmetrics_port 9464\n');
+  fs.writeFileSync(bad, '# ok\nlog_format yaml\n');
+  const g = spawnSync(TRINE_BIN, ['-t', '-c', good], { encoding: 'utf8' });
+  assert.equal(g.status, 0, g.stderr);
+  const b = spawnSync(TRINE_BIN, ['-t', '-c', bad], { encoding: 'utf8' });
+  assert.equal(b.status, 1);
+  assert.match(b.stderr, /bad\.conf:2: log_format: 'yaml' is not text or json/);
+  const o = spawnSync(TRINE_BIN, ['-t', '--metrics_port', '70000'], { encoding: 'utf8' });
+  assert.equal(o.status, 1);
+  assert.match(o.stderr, /command line: metrics_port: 70000 is out of range \[0, 65535\]/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('--daemonize detaches and --pidfile names the master; log_format json lines', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trine-daemon-'));
+  const pidfile = path.join(dir, 'trine.pid');
+  const logPath = path.join(dir, 'log');
+  const [port] = [await freePort()];
+  const fd = fs.openSync(logPath, 'w');
+  const r = spawnSync(TRINE_BIN, ['-d', '-p', pidfile, '--worker_port', String(port), '--http_port', '0',
+    '--stream_port', '0', '--brokers', '1', '--data_dir', path.join(dir, 'data'), '--log_format', 'json'],
+  { stdio: ['ignore', fd, fd], timeout: 10000 });
+  fs.closeSync(fd);
+  assert.equal(r.status, 0, 'the launching process exits 0 at once');
+  const pid = await waitFor(() => fs.existsSync(pidfile) && Number(fs.readFileSync(pidfile, 'utf8')), { what: 'the pidfile' });
+  try {
+    await waitFor(() => fs.readFileSync(logPath, 'utf8').includes('are serving'), { what: 'the daemon to serve' });
+    const sid = (p) => {
+      const st = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[3]);
+    };
+    assert.notEqual(sid(pid), sid('self'), 'the daemon is in a session of its own (setsid)');
+    assert.notEqual(sid(pid), pid, 'and not its leader (second fork): it cannot regain a terminal');
+    for (const line of fs.readFileSync(logPath, 'utf8').trim().split('\n')) {
+      const o = JSON.parse(line);
+      assert.deepEqual(Object.keys(o), ['ts', 'level', 'role', 'pid', 'msg']);
+    }
+  } finally {
+    process.kill(pid, 'SIGTERM');
+  }
+  await waitFor(() => !fs.existsSync(pidfile), { what: 'the pidfile to be removed at exit' });
+  fs.rmSync(dir, { recursive: true, force: true });
+});

@@ -626,6 +626,100 @@ static void test_load_line_too_long(void **state)
 	assert_string_equal(err, want);
 }
 
+/* ---------- command line, reload (cfg_load_args, cfg_apply_reload) ---------- */
+
+static void test_args_override_file(void **state)
+{
+	struct tmp *t = *state;
+	struct cfg c;
+	char err[512] = "";
+	const char *p = put_file(t, "a.conf", "worker_port 5000\nlog_format json\nbrokers 3\n");
+	char *argv[] = { "--brokers", "2", "-c", (char *)p, "-t", "-d", "-p", "/x.pid",
+			 "--metrics_port=9464", NULL };
+
+	assert_int_equal(cfg_load_args(&c, 9, argv, err, sizeof err), 0);
+	assert_int_equal(c.worker_port, 5000);	/* from the file */
+	assert_int_equal(c.brokers, 2);		/* the command line wins, wherever it is */
+	assert_int_equal(c.log_format, LOG_FORMAT_JSON);
+	assert_int_equal(c.metrics_port, 9464);
+}
+
+static void test_args_errors(void **state)
+{
+	struct cfg c;
+	char err[512];
+	char *a1[] = { "--log_format", "yaml" };
+	char *a2[] = { "--brokers" };
+	char *a3[] = { "stray" };
+	char *a4[] = { "-c" };
+	char *a5[] = { "--metrics_port", "65536" };
+
+	(void)state;
+	assert_int_equal(cfg_load_args(&c, 2, a1, err, sizeof err), -1);
+	assert_string_equal(err, "command line: log_format: 'yaml' is not text or json");
+	assert_int_equal(cfg_load_args(&c, 1, a2, err, sizeof err), -1);
+	assert_string_equal(err, "command line: --brokers needs a value");
+	assert_int_equal(cfg_load_args(&c, 1, a3, err, sizeof err), -1);
+	assert_string_equal(err, "command line: unexpected argument 'stray'");
+	assert_int_equal(cfg_load_args(&c, 1, a4, err, sizeof err), -1);
+	assert_string_equal(err, "command line: -c needs a value");
+	assert_int_equal(cfg_load_args(&c, 2, a5, err, sizeof err), -1);
+	assert_string_equal(err, "command line: metrics_port: 65536 is out of range [0, 65535]");
+}
+
+static void test_reload_file_error_keeps_line(void **state)
+{
+	struct tmp *t = *state;
+	struct cfg c;
+	char err[512], want[600];
+	const char *p = put_file(t, "r.conf", "log_level info\n\ninvocation_timeout_ms banana\n");
+	char *argv[] = { "-c", (char *)p };
+
+	assert_int_equal(cfg_keep_args(2, argv), 0);
+	assert_int_equal(cfg_reload(&c, err, sizeof err), -1);
+	snprintf(want, sizeof want, "%s:3: invocation_timeout_ms: 'banana' is not an integer", p);
+	assert_string_equal(err, want);
+}
+
+static int restart_calls;
+static char restart_names[256];
+
+static void note_restart(const char *name)
+{
+	restart_calls++;
+	strncat(restart_names, name, sizeof restart_names - strlen(restart_names) - 2);
+	strcat(restart_names, " ");
+}
+
+static void test_apply_reload(void **state)
+{
+	struct cfg run, next;
+
+	(void)state;
+	cfg_defaults(&run);
+	cfg_defaults(&next);
+	assert_int_equal(cfg_apply_reload(&run, &next, note_restart), 0);
+	next.log_level = LL_DEBUG;
+	next.invocation_timeout_ms = 1234;
+	next.log_format = LOG_FORMAT_JSON;
+	next.worker_port = 6000;			/* restart */
+	snprintf(next.data_dir, sizeof next.data_dir, "/elsewhere");	/* restart */
+	restart_calls = 0;
+	restart_names[0] = '\0';
+	assert_int_equal(cfg_apply_reload(&run, &next, note_restart), 3);
+	assert_int_equal(run.log_level, LL_DEBUG);
+	assert_true(run.invocation_timeout_ms == 1234);
+	assert_int_equal(run.log_format, LOG_FORMAT_JSON);
+	assert_int_equal(run.worker_port, 49134);	/* kept */
+	assert_string_equal(run.data_dir, "./data");
+	assert_int_equal(restart_calls, 2);
+	assert_string_equal(restart_names, "worker_port data_dir ");
+	/* applied: a second apply changes nothing */
+	next.worker_port = 49134;
+	snprintf(next.data_dir, sizeof next.data_dir, "./data");
+	assert_int_equal(cfg_apply_reload(&run, &next, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -659,6 +753,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_include_mutual_loop, tmp_setup,
 						tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_load_line_too_long, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_args_override_file, tmp_setup, tmp_teardown),
+		cmocka_unit_test(test_args_errors),
+		cmocka_unit_test_setup_teardown(test_reload_file_error_keeps_line, tmp_setup,
+						tmp_teardown),
+		cmocka_unit_test(test_apply_reload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
