@@ -262,6 +262,11 @@ void inv_deferred_finish(struct router *r, struct inv_deferred *d,
 	if (d->done || caller)
 		complete(r, caller, d->caller_id, d->want_reply, d->done, d->done_arg,
 			 d->function_id, result, error);
+	inv_deferred_drop(d);
+}
+
+void inv_deferred_drop(struct inv_deferred *d)
+{
 	free(d->function_id);
 	free(d);
 }

@@ -72,6 +72,8 @@ struct inv_deferred;
 struct inv_deferred *inv_defer(void);
 void inv_deferred_finish(struct router *r, struct inv_deferred *d,
 			 json_object *result, json_object *error);
+/* Forget a deferred call without answering it (at shutdown, once the registry is gone). */
+void inv_deferred_drop(struct inv_deferred *d);
 
 /* {"type":"invocationresult","invocation_id":id,"function_id":fn,"error":{...}} */
 json_object *inv_error_msg(const char *id, const char *fn, const char *code, const char *message);

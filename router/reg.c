@@ -561,7 +561,7 @@ void reg_on_message(struct router *r, struct worker *w, json_object *msg,
 		if ((!w->acl || wauth_check(w->acl, jstr(msg, "function_id") ? jstr(msg, "function_id") : "",
 					    why, sizeof why)) &&
 		    topics_on_invoke(r, w, msg))
-			return;	/* action enqueue, iii::durable::publish: answered after commit */
+			return;	/* action enqueue: answered after commit */
 		json_object *action = jget(msg, "action");
 		const char *at = action ? jstr(action, "type") : NULL;
 		const char *id = jstr(msg, "invocation_id");

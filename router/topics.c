@@ -863,45 +863,44 @@ int topics_on_invoke(struct router *r, struct worker *w, json_object *msg)
 	const char *at = jstr(action, "type");
 	const char *fn = jstr(msg, "function_id");
 	const char *inv = jstr(msg, "invocation_id");
-	int enq = at && strcmp(at, "enqueue") == 0;
 
-	if (!T || !fn || (!enq && strcmp(fn, PUBLISH_FN) != 0))
+	if (!T || !fn || !at || strcmp(at, "enqueue") != 0)
 		return 0;
-	if (at && strcmp(at, "void") == 0)
-		inv = NULL;
 	if (topics_ready() < 0) {
-		reply_now(r, w, inv, fn, enq ? "enqueue_error" : "publish_error",
-			  "storage is not open");
+		reply_now(r, w, inv, fn, "enqueue_error", "storage is not open");
 		return 1;
 	}
-	if (enq) {
-		on_enqueue(r, w, msg, inv, fn, action);
-		return 1;
-	}
-	json_object *data = jget(msg, "data");
-	const char *topic = jstr(data, "topic");
-	char id[ID_UUID_LEN + 1];
-	if (!topic || !*topic) {
-		reply_now(r, w, inv, fn, "topic_not_set", "iii::durable::publish needs a topic");
-		return 1;
-	}
-	id_uuid4(id);
-	if (publish(topic, jget(data, "data"), id) < 0) {
-		reply_now(r, w, inv, fn, "publish_error", "the message could not be stored");
-		return 1;
-	}
-	reply_later(r, w, inv, fn, NULL, "publish_error");
+	on_enqueue(r, w, msg, inv, fn, action);
 	return 1;
 }
 
-/* The same publish for engine-originated calls (no caller to answer after commit). */
+/* Answer a publish once its copies are on disk (or say that the write failed). */
+static void publish_committed(void *arg, int ok)
+{
+	struct inv_deferred *d = arg;
+	json_object *err;
+
+	if (!T) {
+		inv_deferred_drop(d);	/* shutdown: the registry is gone, nobody to answer */
+		return;
+	}
+	err = ok ? NULL : builtin_error("publish_error", "the message could not be stored");
+	inv_deferred_finish(T->r, d, NULL, err);
+	json_object_put(err);
+}
+
+/*
+ * iii::durable::publish, for every caller (a worker's call takes the router's
+ * fast path straight here): the answer waits for the commit, so that a
+ * publish acknowledged to its caller survives a crash of the router.
+ */
 static void bi_publish(struct router *r, struct worker *caller, json_object *data,
 		       json_object **result, json_object **error)
 {
 	const char *topic = jstr(data, "topic");
 	char id[ID_UUID_LEN + 1];
+	struct inv_deferred *d;
 
-	(void)r;
 	(void)caller;
 	(void)result;
 	if (topics_ready() < 0) {
@@ -912,9 +911,18 @@ static void bi_publish(struct router *r, struct worker *caller, json_object *dat
 		*error = builtin_error("topic_not_set", "iii::durable::publish needs a topic");
 		return;
 	}
+	if (!(d = inv_defer())) {
+		*error = builtin_error("publish_error", "out of memory");
+		return;
+	}
 	id_uuid4(id);
-	if (publish(topic, jget(data, "data"), id) < 0)
-		*error = builtin_error("publish_error", "the message could not be stored");
+	if (publish(topic, jget(data, "data"), id) < 0) {
+		json_object *err = builtin_error("publish_error", "the message could not be stored");
+		inv_deferred_finish(r, d, NULL, err);
+		json_object_put(err);
+		return;
+	}
+	store_after_commit(r->store, publish_committed, d);
 }
 
 /* ---- the durable:subscriber trigger kind --------------------------------- */

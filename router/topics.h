@@ -23,9 +23,10 @@ void topics_each_queue(void (*fn)(void *arg, const char *name, size_t depth, siz
 				  size_t dlq), void *arg);
 
 /*
- * The invokefunction hook (router/reg.c): a call with `action: enqueue` or
- * of iii::durable::publish is taken here and answered only after the
- * message is committed. Returns 1 when msg was handled, 0 otherwise.
+ * The invokefunction hook (router/reg.c): a call with `action: enqueue` is
+ * taken here and answered only after the message is committed (the built-in
+ * iii::durable::publish waits for the commit too). Returns 1 when msg was
+ * handled, 0 otherwise.
  */
 int topics_on_invoke(struct router *r, struct worker *w, json_object *msg);
 

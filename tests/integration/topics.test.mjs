@@ -285,6 +285,7 @@ test('router SIGKILL while publishing 10,000 messages: every acknowledged messag
   await workerReady(p);
   const oldRouter = engine.router();
   const acked = new Set();
+  const ackedBeforeKill = new Set();
   let next = 0;
   let killed = false;
   const TOTAL = 10000;
@@ -292,7 +293,10 @@ test('router SIGKILL while publishing 10,000 messages: every acknowledged messag
     while (next < TOTAL) {
       const n = next++;
       const r = await settle(p.trigger({ function_id: 'iii::durable::publish', payload: { topic: 'crash.t', data: { n } }, timeoutMs: 4000 }));
-      if (r.ok) acked.add(n);
+      if (r.ok) {
+        acked.add(n);
+        if (!killed) ackedBeforeKill.add(n);
+      }
       if (!killed && acked.size >= 3000) {
         killed = true;
         engine.killChild(oldRouter.pid);
@@ -303,9 +307,21 @@ test('router SIGKILL while publishing 10,000 messages: every acknowledged messag
   assert.ok(killed, 'the router was killed mid-way');
   await waitFor(() => { const r = engine.router(); return r && r.pid !== oldRouter.pid; },
     { timeout: 15000, what: 'the router to be respawned' });
-  const missing = () => [...acked].filter((n) => !delivered.has(n));
-  await waitFor(() => missing().length === 0, { timeout: 40000, interval: 200,
-    what: `every acknowledged message to be delivered (acked ${acked.size})` });
+  const missing = () => [...acked].filter((n) => !delivered.has(n)).sort((a, b) => a - b);
+  const all = await settle(waitFor(() => missing().length === 0, { timeout: 40000, interval: 200,
+    what: `every acknowledged message to be delivered (acked ${acked.size})` }));
+  if (!all.ok) {
+    // Say what is missing and where the router has it: still queued (depth),
+    // handed to the subscriber without an answer (in_flight), dead-lettered
+    // (dlq), or nowhere (lost although acknowledged).
+    const lost = missing();
+    const before = lost.filter((n) => ackedBeforeKill.has(n)).length;
+    const st = await settle(callBuiltin(p, 'engine::queue::topic_stats', { topic: 'crash.t' }));
+    assert.fail(`${lost.length} of ${acked.size} acknowledged messages were never delivered ` +
+      `(${before} acknowledged before the kill, ${lost.length - before} after; n = ` +
+      `${lost.slice(0, 20).join(', ')}${lost.length > 20 ? ', ...' : ''}); ` +
+      `engine::queue::topic_stats crash.t: ${st.ok ? JSON.stringify(st.value) : st.error.message}`);
+  }
   assert.ok(acked.size >= 3000, `acknowledged ${acked.size} of ${TOTAL}`);
   assert.deepEqual(missing(), []);
 });
