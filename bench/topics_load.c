@@ -29,11 +29,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1	/* memmem */
 #endif
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -45,11 +41,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <nats/nats.h>
+
+#include "bench_ws.h"
 #ifdef TOPICS_HIREDIS
 #include <hiredis.h>
 #endif
@@ -58,115 +55,13 @@
 #define MAX_SUBS 64
 #define MSG_BYTES 1024
 #define ID_LEN 36
-#define READ_CHUNK (256u << 10)
 #define DRAIN_NS (5ull * 1000000000ull)	/* give up waiting for stragglers after this */
 #define READY_NS (15ull * 1000000000ull)	/* how long the first message may take */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void fatal(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "topics_load: ");
-	fprintf(stderr, fmt, arg);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static double env_double(const char *name, double dflt)
-{
-	const char *v = getenv(name);
-	if (!v || !*v)
-		return dflt;
-	char *end;
-	double d = strtod(v, &end);
-	if (*end || d <= 0)
-		fatal("bad value for %s", name);
-	return d;
-}
 
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL);
-}
-
-/* ---------------------------------------------------------------- buffers */
-
-/*
- * Bytes live in p[off..len). Consuming only moves off, so a deep output queue
- * drained by partial writes is not memmoved again on every write.
- */
-struct buf {
-	uint8_t *p;
-	size_t off;
-	size_t len;
-	size_t cap;
-};
-
-static void buf_reserve(struct buf *b, size_t extra)
-{
-	if (b->off > 0 && b->len + extra > b->cap) {
-		memmove(b->p, b->p + b->off, b->len - b->off);
-		b->len -= b->off;
-		b->off = 0;
-	}
-	size_t want = b->len + extra;
-	if (want <= b->cap)
-		return;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < want)
-		cap *= 2;
-	b->p = realloc(b->p, cap);
-	if (!b->p)
-		fatal("%s", "out of memory");
-	b->cap = cap;
-}
-
-static void buf_add(struct buf *b, const void *data, size_t len)
-{
-	buf_reserve(b, len);
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-}
-
-static void buf_consume(struct buf *b, size_t n)
-{
-	b->off += n;
-	if (b->off == b->len)
-		b->off = b->len = 0;
-}
-
-/*
- * Value of the JSON string field "key" in msg, or -1. Tolerates whitespace
- * around ':' (json-c's spaced output) but not escapes: the benchmark's ids and
- * payloads never contain any.
- */
-static int json_str(const uint8_t *msg, size_t len, const char *key,
-		    const uint8_t **val, size_t *vlen)
-{
-	char pat[64];
-	int pl = snprintf(pat, sizeof pat, "\"%s\"", key);
-	const uint8_t *end = msg + len;
-	const uint8_t *p = memmem(msg, len, pat, (size_t)pl);
-	if (!p)
-		return -1;
-	p += pl;
-	while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	if (p >= end || *p != '"')
-		return -1;
-	p++;
-	const uint8_t *q = memchr(p, '"', (size_t)(end - p));
-	if (!q)
-		return -1;
-	*val = p;
-	*vlen = (size_t)(q - p);
-	return 0;
 }
 
 /* ------------------------------------------------------------- messages */
@@ -530,239 +425,6 @@ static void pub_stop(struct pubthread *p)
 {
 	atomic_store(&p->stop, 1);
 	pthread_join(p->th, NULL);
-}
-
-/* ------------------------------------------------------ WebSocket client */
-
-struct wsc {
-	int fd;
-	int ep;
-	int want_out;
-	uint64_t rnd;		/* xorshift state for mask keys */
-	struct buf in, out, frag;
-	int frag_op;
-	void (*on_msg)(struct wsc *c, const uint8_t *msg, size_t len);
-	void *ctx;
-};
-
-static uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
-/* Append one masked client frame (RFC 6455 §5.3) to the output buffer. */
-static void wsc_queue(struct wsc *c, int fin_opcode, const uint8_t *data, size_t len)
-{
-	buf_reserve(&c->out, 14 + len);
-	uint8_t *h = c->out.p + c->out.len;
-	size_t hl;
-	h[0] = (uint8_t)fin_opcode;
-	if (len < 126) {
-		h[1] = 0x80 | (uint8_t)len;
-		hl = 2;
-	} else if (len < 65536) {
-		h[1] = 0x80 | 126;
-		h[2] = (uint8_t)(len >> 8);
-		h[3] = (uint8_t)len;
-		hl = 4;
-	} else {
-		h[1] = 0x80 | 127;
-		for (int i = 0; i < 8; i++)
-			h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-		hl = 10;
-	}
-	uint32_t key = (uint32_t)xorshift(&c->rnd) | 1;
-	memcpy(h + hl, &key, 4);
-	uint64_t k8 = (uint64_t)key << 32 | key;
-	uint8_t *dst = h + hl + 4;
-	size_t i = 0;
-	for (; i + 8 <= len; i += 8) {
-		uint64_t v;
-		memcpy(&v, data + i, 8);
-		v ^= k8;
-		memcpy(dst + i, &v, 8);
-	}
-	const uint8_t *kb = h + hl;
-	for (; i < len; i++)
-		dst[i] = data[i] ^ kb[i & 3];
-	c->out.len += hl + 4 + len;
-}
-
-static void wsc_send_text(void *ctx, const uint8_t *msg, size_t len)
-{
-	wsc_queue(ctx, 0x81, msg, len);
-}
-
-/* Write what is queued; EPOLLOUT stays armed only while bytes are left. */
-static void wsc_flush(struct wsc *c)
-{
-	while (c->out.off < c->out.len) {
-		ssize_t n = write(c->fd, c->out.p + c->out.off, c->out.len - c->out.off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			fatal("write: %s", strerror(errno));
-		}
-		buf_consume(&c->out, (size_t)n);
-	}
-	int want = c->out.len > 0;
-	if (want != c->want_out) {
-		struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c };
-		epoll_ctl(c->ep, EPOLL_CTL_MOD, c->fd, &ev);
-		c->want_out = want;
-	}
-}
-
-/* Hand every complete frame in c->in to on_msg; keeps a partial frame for later. */
-static void wsc_parse(struct wsc *c)
-{
-	size_t off = c->in.off;
-	for (;;) {
-		uint8_t *p = c->in.p + off;
-		size_t avail = c->in.len - off;
-		if (avail < 2)
-			break;
-		int fin = p[0] & 0x80, op = p[0] & 0x0F, masked = p[1] & 0x80;
-		uint64_t len = p[1] & 0x7F;
-		size_t hl = 2;
-		if (len == 126) {
-			if (avail < 4)
-				break;
-			len = (uint64_t)p[2] << 8 | p[3];
-			hl = 4;
-		} else if (len == 127) {
-			if (avail < 10)
-				break;
-			len = 0;
-			for (int i = 0; i < 8; i++)
-				len = len << 8 | p[2 + i];
-			hl = 10;
-		}
-		size_t mhl = hl + (masked ? 4 : 0);
-		if (avail < mhl || avail - mhl < len)
-			break;
-		uint8_t *data = p + mhl;
-		if (masked)	/* servers must not mask; tolerate it anyway */
-			for (uint64_t i = 0; i < len; i++)
-				data[i] ^= p[hl + (i & 3)];
-		off += mhl + (size_t)len;
-		switch (op) {
-		case 0x1: case 0x2:
-			if (fin) {
-				c->on_msg(c, data, (size_t)len);
-			} else {
-				c->frag.len = 0;
-				c->frag_op = op;
-				buf_add(&c->frag, data, (size_t)len);
-			}
-			break;
-		case 0x0:
-			buf_add(&c->frag, data, (size_t)len);
-			if (fin && c->frag_op)
-				c->on_msg(c, c->frag.p, c->frag.len);
-			if (fin)
-				c->frag_op = 0;
-			break;
-		case 0x8:
-			fatal("%s", "peer closed the WebSocket");
-			break;
-		case 0x9:
-			wsc_queue(c, 0x8A, data, (size_t)len);
-			break;
-		default:
-			break;
-		}
-	}
-	buf_consume(&c->in, off - c->in.off);
-}
-
-static void wsc_read(struct wsc *c)
-{
-	buf_reserve(&c->in, READ_CHUNK);
-	ssize_t n = read(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len);
-	if (n == 0)
-		fatal("%s", "peer closed the connection");
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return;
-		fatal("read: %s", strerror(errno));
-	}
-	c->in.len += (size_t)n;
-	wsc_parse(c);
-}
-
-/*
- * Blocking connect and upgrade, then non-blocking for the loop. The key is
- * RFC 6455's sample, so the expected accept value is a constant.
- */
-static struct wsc *wsc_connect(int port, int ep, void (*on_msg)(struct wsc *, const uint8_t *, size_t),
-			       void *ctx)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		fatal("socket: %s", strerror(errno));
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		fatal("connect: %s", strerror(errno));
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	char req[256];
-	int rl = snprintf(req, sizeof req,
-			  "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-			  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-			  "Sec-WebSocket-Version: 13\r\n\r\n", port);
-	if (write(fd, req, (size_t)rl) != rl)
-		fatal("handshake write: %s", strerror(errno));
-
-	struct wsc *c = calloc(1, sizeof *c);
-	if (!c)
-		fatal("%s", "out of memory");
-	uint8_t *end = NULL;
-	while (!end) {
-		buf_reserve(&c->in, 4096);
-		ssize_t n = read(fd, c->in.p + c->in.len, c->in.cap - c->in.len);
-		if (n <= 0)
-			fatal("%s", "connection closed during the WebSocket handshake");
-		c->in.len += (size_t)n;
-		end = memmem(c->in.p, c->in.len, "\r\n\r\n", 4);
-	}
-	size_t head = (size_t)(end - c->in.p) + 4;
-	if (c->in.len < 12 || memcmp(c->in.p + 9, "101", 3) != 0 ||
-	    !memmem(c->in.p, head, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", 28))
-		fatal("%s", "WebSocket upgrade refused");
-	buf_consume(&c->in, head);
-
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
-		fatal("fcntl: %s", strerror(errno));
-	c->fd = fd;
-	c->ep = ep;
-	c->rnd = now_ns() ^ ((uint64_t)fd << 32) ^ 0x9E3779B97F4A7C15ull;
-	c->on_msg = on_msg;
-	c->ctx = ctx;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-	wsc_parse(c);		/* frames that came with the 101 answer */
-	return c;
-}
-
-/* One wait on an epoll set: read what arrived, then write what that queued. */
-static void ws_poll(int ep, int timeout_ms)
-{
-	struct epoll_event evs[64];
-	int n = epoll_wait(ep, evs, 64, timeout_ms);
-	for (int i = 0; i < n; i++) {
-		struct wsc *c = evs[i].data.ptr;
-		if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-			wsc_read(c);
-		wsc_flush(c);
-	}
 }
 
 /* ------------------------------------------------------------------ trine */

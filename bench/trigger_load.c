@@ -48,10 +48,7 @@
 #define _GNU_SOURCE 1	/* memmem */
 #endif
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,24 +56,17 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_ws.h"
+
 #define ID_LEN 36
-#define READ_CHUNK (256u << 10)
 #define MAX_INFLIGHT 1024
 #define READY_NS (15ull * 1000000000ull)	/* how long the first message may take */
 #define DRAIN_NS (5ull * 1000000000ull)		/* give up on stragglers after this */
 #define LOST_NS (2ull * 1000000000ull)		/* a message not complete by then is lost */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int64_t real_ns(void)
 {
@@ -85,109 +75,9 @@ static int64_t real_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
-static void fatal(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "trigger_load: ");
-	fprintf(stderr, fmt, arg);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static double env_double(const char *name, double dflt)
-{
-	const char *v = getenv(name);
-	if (!v || !*v)
-		return dflt;
-	char *end;
-	double d = strtod(v, &end);
-	if (*end || d <= 0)
-		fatal("bad value for %s", name);
-	return d;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n);
-	if (!p)
-		fatal("%s", "out of memory");
-	return p;
-}
-
-/* ---------------------------------------------------------------- buffers */
-
-/* Bytes live in p[off..len); consuming only moves off (as in bench/loadgen.c). */
-struct buf {
-	uint8_t *p;
-	size_t off;
-	size_t len;
-	size_t cap;
-};
-
-static void buf_reserve(struct buf *b, size_t extra)
-{
-	if (b->off > 0 && b->len + extra > b->cap) {
-		memmove(b->p, b->p + b->off, b->len - b->off);
-		b->len -= b->off;
-		b->off = 0;
-	}
-	size_t want = b->len + extra;
-	if (want <= b->cap)
-		return;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < want)
-		cap *= 2;
-	b->p = xrealloc(b->p, cap);
-	b->cap = cap;
-}
-
-static void buf_add(struct buf *b, const void *data, size_t len)
-{
-	buf_reserve(b, len);
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-}
-
 static void buf_str(struct buf *b, const char *s)
 {
 	buf_add(b, s, strlen(s));
-}
-
-static void buf_consume(struct buf *b, size_t n)
-{
-	b->off += n;
-	if (b->off == b->len)
-		b->off = b->len = 0;
-}
-
-/* Where the value of JSON member "key" starts (after ':' and blanks), or NULL. */
-static const uint8_t *json_val(const uint8_t *msg, size_t len, const char *key)
-{
-	char pat[64];
-	int pl = snprintf(pat, sizeof pat, "\"%s\"", key);
-	const uint8_t *end = msg + len;
-	const uint8_t *p = memmem(msg, len, pat, (size_t)pl);
-	if (!p)
-		return NULL;
-	p += pl;
-	while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p < end ? p : NULL;
-}
-
-/* A JSON string member without escapes (the benchmark never sends any). */
-static int json_str(const uint8_t *msg, size_t len, const char *key,
-		    const uint8_t **val, size_t *vlen)
-{
-	const uint8_t *end = msg + len, *p = json_val(msg, len, key);
-	if (!p || *p != '"')
-		return -1;
-	p++;
-	const uint8_t *q = memchr(p, '"', (size_t)(end - p));
-	if (!q)
-		return -1;
-	*val = p;
-	*vlen = (size_t)(q - p);
-	return 0;
 }
 
 /* A non-negative JSON integer member. */
@@ -203,155 +93,19 @@ static int json_u64(const uint8_t *msg, size_t len, const char *key, uint64_t *o
 	return 0;
 }
 
-/* ----------------------------------------------------------- connections */
+/* --------------------------------------------------------- connections */
 
-/*
- * One client connection, WebSocket (RFC 6455, masked client frames) or raw
- * RESP (Redis). on_msg gets each WebSocket text message, or each Redis
- * "message" push's payload; other Redis replies are only counted.
- */
-struct conn {
-	int fd;
-	int ep;
-	int want_out;
-	int resp;
-	uint64_t rnd;		/* xorshift state for mask keys */
-	uint64_t replies;	/* Redis replies that were not pushes */
-	struct buf in, out, frag;
-	int frag_op;
-	void (*on_msg)(struct conn *c, const uint8_t *msg, size_t len);
-	void *ctx;
-	int idx;
-};
-
-static uint64_t xorshift(uint64_t *s)
+/* A text message; msg may be a char string. */
+static void ws_text(struct wsc *c, const void *msg, size_t len)
 {
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
-static void ws_queue(struct conn *c, int fin_opcode, const uint8_t *data, size_t len)
-{
-	buf_reserve(&c->out, 14 + len);
-	uint8_t *h = c->out.p + c->out.len;
-	size_t hl;
-	h[0] = (uint8_t)fin_opcode;
-	if (len < 126) {
-		h[1] = 0x80 | (uint8_t)len;
-		hl = 2;
-	} else if (len < 65536) {
-		h[1] = 0x80 | 126;
-		h[2] = (uint8_t)(len >> 8);
-		h[3] = (uint8_t)len;
-		hl = 4;
-	} else {
-		h[1] = 0x80 | 127;
-		for (int i = 0; i < 8; i++)
-			h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-		hl = 10;
-	}
-	uint32_t key = (uint32_t)xorshift(&c->rnd) | 1;
-	memcpy(h + hl, &key, 4);
-	const uint8_t *kb = h + hl;
-	uint8_t *dst = h + hl + 4;
-	for (size_t i = 0; i < len; i++)
-		dst[i] = data[i] ^ kb[i & 3];
-	c->out.len += hl + 4 + len;
-}
-
-static void ws_text(struct conn *c, const void *msg, size_t len)
-{
-	ws_queue(c, 0x81, msg, len);
-}
-
-/* Write what is queued; EPOLLOUT stays armed only while bytes are left. */
-static void conn_flush(struct conn *c)
-{
-	while (c->out.off < c->out.len) {
-		ssize_t n = write(c->fd, c->out.p + c->out.off, c->out.len - c->out.off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			fatal("write: %s", strerror(errno));
-		}
-		buf_consume(&c->out, (size_t)n);
-	}
-	int want = c->out.len > 0;
-	if (want != c->want_out) {
-		struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c };
-		epoll_ctl(c->ep, EPOLL_CTL_MOD, c->fd, &ev);
-		c->want_out = want;
-	}
-}
-
-static void ws_parse(struct conn *c)
-{
-	size_t off = c->in.off;
-	for (;;) {
-		uint8_t *p = c->in.p + off;
-		size_t avail = c->in.len - off;
-		if (avail < 2)
-			break;
-		int fin = p[0] & 0x80, op = p[0] & 0x0F, masked = p[1] & 0x80;
-		uint64_t len = p[1] & 0x7F;
-		size_t hl = 2;
-		if (len == 126) {
-			if (avail < 4)
-				break;
-			len = (uint64_t)p[2] << 8 | p[3];
-			hl = 4;
-		} else if (len == 127) {
-			if (avail < 10)
-				break;
-			len = 0;
-			for (int i = 0; i < 8; i++)
-				len = len << 8 | p[2 + i];
-			hl = 10;
-		}
-		size_t mhl = hl + (masked ? 4 : 0);
-		if (avail < mhl || avail - mhl < len)
-			break;
-		uint8_t *data = p + mhl;
-		if (masked)
-			for (uint64_t i = 0; i < len; i++)
-				data[i] ^= p[hl + (i & 3)];
-		off += mhl + (size_t)len;
-		switch (op) {
-		case 0x1: case 0x2:
-			if (fin) {
-				c->on_msg(c, data, (size_t)len);
-			} else {
-				c->frag.len = 0;
-				c->frag_op = op;
-				buf_add(&c->frag, data, (size_t)len);
-			}
-			break;
-		case 0x0:
-			buf_add(&c->frag, data, (size_t)len);
-			if (fin && c->frag_op)
-				c->on_msg(c, c->frag.p, c->frag.len);
-			if (fin)
-				c->frag_op = 0;
-			break;
-		case 0x8:
-			fatal("%s", "peer closed the WebSocket");
-			break;
-		case 0x9:
-			ws_queue(c, 0x8A, data, (size_t)len);
-			break;
-		default:
-			break;
-		}
-	}
-	buf_consume(&c->in, off - c->in.off);
+	wsc_queue(c, 0x81, msg, len);
 }
 
 /*
+ * Raw RESP (Redis) connections are struct wsc too, attached with resp_parse:
+ * on_msg gets each Redis "message" push's payload; other replies are only
+ * counted in answers.
+ *
  * One RESP value at p: a line (+ - :), a bulk string, or an array of those
  * (what PUBLISH, SUBSCRIBE and pushes answer). Returns the bytes it takes, 0
  * if incomplete. For an array, elem[] gets up to 4 bulk strings.
@@ -414,7 +168,7 @@ static size_t resp_value(const uint8_t *p, size_t avail, struct span *elem, int 
 	}
 }
 
-static void resp_parse(struct conn *c)
+static void resp_parse(struct wsc *c)
 {
 	for (;;) {
 		struct span el[4];
@@ -428,114 +182,8 @@ static void resp_parse(struct conn *c)
 		if (p[0] == '*' && nel == 3 && el[0].len == 7 && memcmp(el[0].p, "message", 7) == 0)
 			c->on_msg(c, el[2].p, el[2].len);
 		else
-			c->replies++;
+			c->answers++;
 		buf_consume(&c->in, used);
-	}
-}
-
-static void conn_read(struct conn *c)
-{
-	buf_reserve(&c->in, READ_CHUNK);
-	ssize_t n = read(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len);
-	if (n == 0)
-		fatal("%s", "peer closed the connection");
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return;
-		fatal("read: %s", strerror(errno));
-	}
-	c->in.len += (size_t)n;
-	if (c->resp)
-		resp_parse(c);
-	else
-		ws_parse(c);
-}
-
-static int tcp_connect(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		fatal("socket: %s", strerror(errno));
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		fatal("connect: %s", strerror(errno));
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return fd;
-}
-
-static struct conn *conn_add(int fd, int ep, int resp, void (*on_msg)(struct conn *, const uint8_t *, size_t),
-			     void *ctx, struct conn *c)
-{
-	if (!c && !(c = calloc(1, sizeof *c)))
-		fatal("%s", "out of memory");
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
-		fatal("fcntl: %s", strerror(errno));
-	c->fd = fd;
-	c->ep = ep;
-	c->resp = resp;
-	c->rnd = now_ns() ^ ((uint64_t)fd << 32) ^ 0x9E3779B97F4A7C15ull;
-	c->on_msg = on_msg;
-	c->ctx = ctx;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-	return c;
-}
-
-/* Blocking connect and upgrade (RFC 6455's sample key), then non-blocking. */
-static struct conn *ws_connect(int port, int ep, void (*on_msg)(struct conn *, const uint8_t *, size_t),
-			       void *ctx)
-{
-	int fd = tcp_connect(port);
-	char req[256];
-	int rl = snprintf(req, sizeof req,
-			  "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-			  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-			  "Sec-WebSocket-Version: 13\r\n\r\n", port);
-	if (write(fd, req, (size_t)rl) != rl)
-		fatal("handshake write: %s", strerror(errno));
-	struct conn *c = calloc(1, sizeof *c);
-	if (!c)
-		fatal("%s", "out of memory");
-	uint8_t *end = NULL;
-	while (!end) {
-		buf_reserve(&c->in, 4096);
-		ssize_t n = read(fd, c->in.p + c->in.len, c->in.cap - c->in.len);
-		if (n <= 0)
-			fatal("%s", "connection closed during the WebSocket handshake");
-		c->in.len += (size_t)n;
-		end = memmem(c->in.p, c->in.len, "\r\n\r\n", 4);
-	}
-	size_t head = (size_t)(end - c->in.p) + 4;
-	if (c->in.len < 12 || memcmp(c->in.p + 9, "101", 3) != 0 ||
-	    !memmem(c->in.p, head, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", 28))
-		fatal("%s", "WebSocket upgrade refused");
-	buf_consume(&c->in, head);
-	conn_add(fd, ep, 0, on_msg, ctx, c);
-	ws_parse(c);
-	return c;
-}
-
-static void conn_free(struct conn *c)
-{
-	close(c->fd);
-	free(c->in.p);
-	free(c->out.p);
-	free(c->frag.p);
-	free(c);
-}
-
-/* One wait: read what arrived, then write what that queued. */
-static void poll_once(int ep, int timeout_ms)
-{
-	struct epoll_event evs[128];
-	int n = epoll_wait(ep, evs, 128, timeout_ms);
-	for (int i = 0; i < n; i++) {
-		struct conn *c = evs[i].data.ptr;
-		if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-			conn_read(c);
-		conn_flush(c);
 	}
 }
 
@@ -549,7 +197,7 @@ static void make_id(char *id, uint32_t prefix, uint64_t n)
 }
 
 /* A worker's answer to an invokefunction: result null, as a handler returning nothing. */
-static void answer_null(struct conn *c, const uint8_t *msg, size_t len, struct buf *s)
+static void answer_null(struct wsc *c, const uint8_t *msg, size_t len, struct buf *s)
 {
 	const uint8_t *id;
 	size_t idlen;
@@ -642,7 +290,7 @@ static int64_t parse_rfc3339_utc(const uint8_t *s, size_t len)
 	return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
-static void cron_on_msg(struct conn *c, const uint8_t *msg, size_t len)
+static void cron_on_msg(struct wsc *c, const uint8_t *msg, size_t len)
 {
 	int64_t now = real_ns();
 	struct cron *cr = c->ctx;
@@ -677,7 +325,7 @@ static void run_cron(int port)
 	int warm = (int)env_double("CRON_WARMUP", 2);
 	static struct cron cr;
 	int ep = epoll_create1(0);
-	struct conn **conns = xrealloc(NULL, (size_t)nconn * sizeof *conns);
+	struct wsc **conns = xrealloc(NULL, (size_t)nconn * sizeof *conns);
 	uint32_t prefix;
 	char id[ID_LEN + 1] = { 0 };
 	struct buf m = { 0 };
@@ -687,7 +335,7 @@ static void run_cron(int port)
 	cr.from_s = cr.to_s = INT64_MAX;
 	uint64_t t0 = now_ns();
 	for (int i = 0; i < nconn; i++) {
-		conns[i] = ws_connect(port, ep, cron_on_msg, &cr);
+		conns[i] = wsc_connect(port, ep, cron_on_msg, &cr);
 		m.off = m.len = 0;
 		char reg[96];
 		snprintf(reg, sizeof reg, "{\"type\":\"registerfunction\",\"id\":\"bench::cron%d\"}", i);
@@ -695,7 +343,7 @@ static void run_cron(int port)
 		ws_text(conns[i], m.p, m.len);
 	}
 	for (int j = 0; j < jobs; j++) {
-		struct conn *c = conns[j % nconn];
+		struct wsc *c = conns[j % nconn];
 		char f[240];
 		make_id(id, prefix, (uint64_t)j);
 		snprintf(f, sizeof f, "{\"type\":\"registertrigger\",\"id\":\"%s\",\"trigger_type\":\"cron\","
@@ -703,16 +351,16 @@ static void run_cron(int port)
 			 id, j % nconn);
 		ws_text(c, f, strlen(f));
 		if (c->out.len > (1u << 20))
-			conn_flush(c);
-		poll_once(ep, 0);
+			wsc_flush(c);
+		ws_poll(ep, 0);
 	}
 	for (int i = 0; i < nconn; i++)
-		conn_flush(conns[i]);
+		wsc_flush(conns[i]);
 	/* the registrations are in once a tick after the last one was sent fires */
 	int64_t sent_s = real_ns() / 1000000000ll;
 	uint64_t give_up = now_ns() + 30ull * 1000000000ull;
 	while (cr.last_sched <= sent_s + 1 && now_ns() < give_up)
-		poll_once(ep, 50);
+		ws_poll(ep, 50);
 	if (cr.last_sched <= sent_s + 1)
 		fatal("%s", "no cron run within 30 s of registering");
 	printf("# %d cron jobs `* * * * * *` over %d worker connections, registered in %.2f s\n",
@@ -721,7 +369,7 @@ static void run_cron(int port)
 	cr.to_s = cr.from_s + ticks;
 	/* measure until a second past the last tick (late runs still count) */
 	while (real_ns() < (cr.to_s + 1) * 1000000000ll)
-		poll_once(ep, 50);
+		ws_poll(ep, 50);
 	uint64_t want = (uint64_t)jobs * (uint64_t)ticks;
 	printf("# ticks %d (after %d warm-up ticks): %" PRIu64 " runs of %" PRIu64 " expected%s\n",
 	       ticks, warm, cr.fires, want, cr.fires == want ? "" : " (some missed or late > 1 s)");
@@ -731,7 +379,7 @@ static void run_cron(int port)
 	samples_report(&cr.fire, "router_late_", "", 1);
 	printf("M runs_per_s %.0f\n", (double)cr.fires / ticks);
 	for (int i = 0; i < nconn; i++)
-		conn_free(conns[i]);
+		wsc_free(conns[i]);
 	free(conns);
 	free(m.p);
 	free(cr.scratch.p);
@@ -797,8 +445,8 @@ struct pubsub {
 	int streams;		/* trine stream clients instead of subscribe triggers */
 	int nsubs;
 	char topic[32];
-	struct conn *pub;
-	struct conn **subs;
+	struct wsc *pub;
+	struct wsc **subs;
 	uint32_t prefix;
 	size_t payload;
 
@@ -896,7 +544,7 @@ static void ps_delivered(struct pubsub *ps, const uint8_t *msg, size_t len)
 		ps_complete(ps, (int)k, now);
 }
 
-static void ps_trine_sub_msg(struct conn *c, const uint8_t *msg, size_t len)
+static void ps_trine_sub_msg(struct wsc *c, const uint8_t *msg, size_t len)
 {
 	struct pubsub *ps = c->ctx;
 	if (!memmem(msg, len, "\"invokefunction\"", 16)) {
@@ -908,16 +556,16 @@ static void ps_trine_sub_msg(struct conn *c, const uint8_t *msg, size_t len)
 	ps_delivered(ps, msg, len);
 }
 
-static void ps_redis_sub_msg(struct conn *c, const uint8_t *msg, size_t len)
+static void ps_redis_sub_msg(struct wsc *c, const uint8_t *msg, size_t len)
 {
 	ps_delivered(c->ctx, msg, len);
 }
 
 /* A stream client's frame: the sync that answers its join, then the events. */
-static void ps_stream_sub_msg(struct conn *c, const uint8_t *msg, size_t len)
+static void ps_stream_sub_msg(struct wsc *c, const uint8_t *msg, size_t len)
 {
 	if (memmem(msg, len, "\"sync\"", 6))
-		c->replies++;
+		c->answers++;
 	else
 		ps_delivered(c->ctx, msg, len);
 }
@@ -954,17 +602,17 @@ static void ps_wait_joined(struct pubsub *ps, int ep)
 	int n = 0;
 
 	while (now_ns() < give_up) {
-		for (; n < ps->nsubs && ps->subs[n]->replies; n++)
+		for (; n < ps->nsubs && ps->subs[n]->answers; n++)
 			;
 		if (n == ps->nsubs)
 			return;
-		poll_once(ep, 20);
+		ws_poll(ep, 20);
 	}
 	printf("# only %d of %d subscribers answered within 30 s\n", n, ps->nsubs);
 }
 
 /* The publisher's own replies: publish's invocationresult, which should be null. */
-static void ps_trine_pub_msg(struct conn *c, const uint8_t *msg, size_t len)
+static void ps_trine_pub_msg(struct wsc *c, const uint8_t *msg, size_t len)
 {
 	struct pubsub *ps = c->ctx;
 	if (memmem(msg, len, "\"error\"", 7) && ps->pub_errors++ == 0)
@@ -987,8 +635,8 @@ static void ps_reap(struct pubsub *ps)
 
 static void ps_pump(struct pubsub *ps, int ep, int ms)
 {
-	conn_flush(ps->pub);
-	poll_once(ep, ms);
+	wsc_flush(ps->pub);
+	ws_poll(ep, ms);
 	ps_reap(ps);
 }
 
@@ -1073,17 +721,17 @@ static void run_pubsub(int redis, int port, int nsubs, int stream_port)
 	for (int i = 0; i < nsubs; i++) {
 		char f[256];
 		if (redis) {
-			ps.subs[i] = conn_add(tcp_connect(port), ep, 1, ps_redis_sub_msg, &ps, NULL);
+			ps.subs[i] = wsc_attach(tcp_connect(port), ep, resp_parse, ps_redis_sub_msg, &ps);
 			snprintf(f, sizeof f, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n", strlen(ps.topic), ps.topic);
 			buf_str(&ps.subs[i]->out, f);
 		} else if (ps.streams) {
-			ps.subs[i] = ws_connect(stream_port, ep, ps_stream_sub_msg, &ps);
+			ps.subs[i] = wsc_connect(stream_port, ep, ps_stream_sub_msg, &ps);
 			snprintf(f, sizeof f, "{\"type\":\"join\",\"data\":{\"subscriptionId\":\"s%d\","
 				 "\"streamName\":\"bench\",\"groupId\":\"%s\"}}", i, ps.topic);
 			ws_text(ps.subs[i], f, strlen(f));
 		} else {
 			char id[ID_LEN + 1] = { 0 };
-			ps.subs[i] = ws_connect(port, ep, ps_trine_sub_msg, &ps);
+			ps.subs[i] = wsc_connect(port, ep, ps_trine_sub_msg, &ps);
 			snprintf(f, sizeof f, "{\"type\":\"registerfunction\",\"id\":\"bench::sub%d\"}", i);
 			ws_text(ps.subs[i], f, strlen(f));
 			make_id(id, ps.prefix ^ 0xffffffffu, (uint64_t)i);
@@ -1092,9 +740,9 @@ static void run_pubsub(int redis, int port, int nsubs, int stream_port)
 				 id, i, ps.topic);
 			ws_text(ps.subs[i], f, strlen(f));
 		}
-		conn_flush(ps.subs[i]);
+		wsc_flush(ps.subs[i]);
 		if (i % 256 == 255)
-			poll_once(ep, 0);	/* answers must not pile up unread */
+			ws_poll(ep, 0);	/* answers must not pile up unread */
 	}
 	if (rss0 && (redis || ps.streams)) {
 		ps_wait_joined(&ps, ep);
@@ -1104,9 +752,9 @@ static void run_pubsub(int redis, int port, int nsubs, int stream_port)
 		printf("M rss_bytes_per_sub %.0f\n", (double)(rss1 - rss0) / nsubs);
 	}
 	if (redis)
-		ps.pub = conn_add(tcp_connect(port), ep, 1, NULL, &ps, NULL);
+		ps.pub = wsc_attach(tcp_connect(port), ep, resp_parse, NULL, &ps);
 	else
-		ps.pub = ws_connect(port, ep, ps_trine_pub_msg, &ps);
+		ps.pub = wsc_connect(port, ep, ps_trine_pub_msg, &ps);
 	ps_wait_ready(&ps, ep);
 	printf("# %d subscribers (one connection each), topic %s, payload p of %zu B\n", nsubs, ps.topic,
 	       ps.payload);
@@ -1115,9 +763,9 @@ static void run_pubsub(int redis, int port, int nsubs, int stream_port)
 	if (ps.pub_errors)
 		printf("# %" PRIu64 " publish calls answered with an error\n", ps.pub_errors);
 	for (int i = 0; i < nsubs; i++)
-		conn_free(ps.subs[i]);
+		wsc_free(ps.subs[i]);
 	free(ps.subs);
-	conn_free(ps.pub);
+	wsc_free(ps.pub);
 	free(ps.lat.v);
 	free(ps.m.p);
 	free(ps.scratch.p);
