@@ -3,6 +3,7 @@
 #include "wauth.h"
 #include "builtin.h"
 #include "json_scan.h"
+#include "store.h"
 #include "log.h"
 #include "metrics.h"
 #include "reg.h"
@@ -271,6 +272,49 @@ void inv_deferred_drop(struct inv_deferred *d)
 	free(d);
 }
 
+struct committed_answer {
+	struct router *r;
+	struct inv_deferred *d;
+	json_object *result, *error;
+};
+
+static void on_answer_committed(void *arg, int ok)
+{
+	struct committed_answer *a = arg;
+
+	if (!ok) {
+		json_object_put(a->result);
+		json_object_put(a->error);
+		a->result = NULL;
+		a->error = builtin_error("store_error", "the change could not be written to storage");
+	}
+	inv_deferred_finish(a->r, a->d, a->result, a->error);
+	json_object_put(a->result);
+	json_object_put(a->error);
+	free(a);
+}
+
+/*
+ * A built-in that wrote to the store (state::set, stream::update, ...) is
+ * answered only once this turn's transaction is committed: a caller told
+ * "done" must find the change after a crash. Takes the call (ctx->taken).
+ */
+static void answer_after_commit(struct router *r, json_object *result, json_object *error,
+				struct defer_ctx *ctx)
+{
+	struct committed_answer *a = calloc(1, sizeof *a);
+
+	if (!a || !(a->d = inv_defer())) {
+		free(a);
+		ctx->taken = 0;	/* answer now rather than never */
+		return;
+	}
+	a->r = r;
+	a->result = json_object_get(result);
+	a->error = json_object_get(error);
+	store_after_commit(r->store, on_answer_committed, a);
+}
+
 struct parked;
 static int inv_park(struct router *r, struct worker *caller, const char *caller_id, int want_reply,
 		    const char *function_id, const struct inv_payload *pl,
@@ -307,6 +351,8 @@ static void inv_route(struct router *r, struct worker *caller, const char *calle
 		struct defer_ctx *outer = defer_cur;
 		defer_cur = &ctx;
 		builtin_call(r, caller, function_id, data, &result, &error);
+		if (!ctx.taken && store_pending(r->store))
+			answer_after_commit(r, result, error, &ctx);
 		defer_cur = outer;
 		if (!ctx.taken)
 			complete(r, caller, caller_id, want_reply, done, done_arg, function_id, result, error);

@@ -494,6 +494,9 @@ int router_main(const struct cfg *cfg)
 out:
 	if (r.workers) {
 		struct lh_entry *e, *tmp;
+		/* answers waiting for the last commit go out while their callers exist */
+		if (r.store)
+			store_commit(r.store);
 		/* bindings go while their modules still exist, then the modules */
 		inv_free_all(&r);
 		inv_parked_free(&r);

@@ -386,3 +386,8 @@ void store_close(struct store **sp)
 	free(s);
 	*sp = NULL;
 }
+
+int store_pending(const struct store *s)
+{
+	return s && s->wtxn != NULL;
+}

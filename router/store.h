@@ -59,6 +59,9 @@ int store_foreach(struct store *s, const char *db, const void *prefix, size_t pl
 typedef void (*store_done_fn)(void *arg, int ok);
 void store_after_commit(struct store *s, store_done_fn fn, void *arg);
 
+/* 1 when writes wait for this turn's commit. */
+int store_pending(const struct store *s);
+
 /* Commit now (also done automatically at the end of the loop turn). 0 or -1. */
 int store_commit(struct store *s);
 
