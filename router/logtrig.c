@@ -66,6 +66,7 @@ static struct {
 	struct lt_rec *ring;
 	size_t cap, head, n;
 	unsigned long dropped;		/* ring full */
+	unsigned long dropped_total;	/* every record not delivered, since start (/metrics) */
 	struct event *drain, *report;
 	int delivering;
 } lt;
@@ -154,6 +155,7 @@ static void lt_on_drain(evutil_socket_t fd, short what, void *arg)
 				continue;
 			if (b->inflight >= LOGTRIG_INFLIGHT_MAX) {
 				b->dropped++;
+				lt.dropped_total++;
 				continue;
 			}
 			b->inflight++;
@@ -180,6 +182,7 @@ static void lt_push(json_object *payload, int level)
 	}
 	if (lt.n == lt.cap) {
 		lt.dropped++;	/* full ring: the newest record is dropped */
+		lt.dropped_total++;
 		json_object_put(payload);
 		return;
 	}
@@ -587,4 +590,9 @@ void logtrig_free(struct router *r)
 	if (lt.report)
 		event_free(lt.report);
 	memset(&lt, 0, sizeof lt);
+}
+
+unsigned long logtrig_dropped_total(void)
+{
+	return lt.dropped_total;
 }

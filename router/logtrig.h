@@ -6,5 +6,7 @@
 
 void logtrig_init(struct router *r);
 void logtrig_free(struct router *r);
+/* Log records not delivered to log triggers since start (full queue or slow handler). */
+unsigned long logtrig_dropped_total(void);
 
 #endif

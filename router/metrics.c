@@ -2,6 +2,8 @@
 #include "log.h"
 #include "router.h"
 #include "topics.h"
+#include "logtrig.h"
+#include "streams.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -189,6 +191,13 @@ char *metrics_render(struct router *r, size_t *len)
 		evbuffer_add(b, qhelp[pass], strlen(qhelp[pass]));
 		topics_each_queue(queue_line, &q);
 	}
+	evbuffer_add_printf(b, "# HELP trine_stream_subscriptions Stream subscriptions held by "
+			    "the fanouts.\n# TYPE trine_stream_subscriptions gauge\n"
+			    "trine_stream_subscriptions %zu\n", streams_subscriptions());
+	evbuffer_add_printf(b, "# HELP trine_log_records_dropped_total Log records not delivered "
+			    "to log triggers (full queue or a handler that does not keep up).\n"
+			    "# TYPE trine_log_records_dropped_total counter\n"
+			    "trine_log_records_dropped_total %lu\n", logtrig_dropped_total());
 	evbuffer_add_printf(b, "# HELP trine_process_restarts_total Times the master restarted a "
 			    "child process after it died.\n# TYPE trine_process_restarts_total counter\n");
 	restarts_lines(r, b);

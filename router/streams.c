@@ -1248,3 +1248,8 @@ void streams_free(struct router *r)
 	free(S.on_leave.v);
 	memset(&S, 0, sizeof S);
 }
+
+size_t streams_subscriptions(void)
+{
+	return S.subs ? (size_t)lh_table_length(S.subs) : 0;
+}

@@ -27,6 +27,8 @@
 
 void streams_init(struct router *r);
 void streams_free(struct router *r);
+/* Stream subscriptions the fanouts hold now (/metrics). */
+size_t streams_subscriptions(void);
 
 /* state.c */
 void state_init(struct router *r);

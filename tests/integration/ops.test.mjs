@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test as nodeTest } from 'node:test';
+import WebSocket from 'ws';
 import {
   startEngine,
   engineTest,
@@ -317,7 +318,8 @@ test('/metrics: connections, invocations by outcome, latency histogram, HTTP by 
   };
   const text0 = await get();
   for (const name of ['trine_connections', 'trine_invocations_total', 'trine_invocation_duration_seconds',
-    'trine_http_requests_total', 'trine_queue_depth', 'trine_process_restarts_total']) {
+    'trine_http_requests_total', 'trine_queue_depth', 'trine_process_restarts_total',
+    'trine_stream_subscriptions', 'trine_log_records_dropped_total']) {
     assert.match(text0, new RegExp(`^# TYPE ${name} `, 'm'), `${name} is declared`);
   }
   assert.equal((await fetch(`http://127.0.0.1:${mport}/other`)).status, 404, 'only /metrics is served');
@@ -355,6 +357,16 @@ test('/metrics: connections, invocations by outcome, latency histogram, HTTP by 
   assert.ok(m['trine_invocation_duration_seconds_bucket{le="10"}'] >= m['trine_invocation_duration_seconds_bucket{le="0.001"}'], 'buckets are cumulative');
   assert.equal(m['trine_queue_depth{queue="q:default"}'], 0);
   assert.equal(m['trine_process_restarts_total{process="broker0"}'], 0);
+  assert.equal(m['trine_log_records_dropped_total'], 0);
+
+  // a stream client's join shows up as a subscription
+  assert.equal(m['trine_stream_subscriptions'], 0);
+  const sc = new WebSocket(`ws://127.0.0.1:${e.streamPort}/`);
+  await new Promise((res, rej) => { sc.once('open', res); sc.once('error', rej); });
+  sc.send(JSON.stringify({ type: 'join', data: { subscriptionId: 's1', streamName: 'mx', groupId: 'g' } }));
+  await waitFor(async () => parseMetrics(await get())['trine_stream_subscriptions'] === 1,
+    { what: 'the stream subscription in /metrics' });
+  sc.close();
 
   // a broker killed and respawned counts as a restart
   const b0 = e.brokerProcs().find((b) => b.cmdline.startsWith('trine: broker 0'));
