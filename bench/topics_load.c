@@ -892,7 +892,7 @@ int main(int argc, char **argv)
 	R.nsubs = nsubs;
 	R.all_mask = nsubs == 64 ? ~0ull : (1ull << nsubs) - 1;
 
-	struct driver *d;
+	struct driver *d = NULL;	/* usage() exits on a bad mode */
 	struct nats_drv *nd = NULL;
 #ifdef TOPICS_HIREDIS
 	struct redis_drv *rd = NULL;

@@ -181,8 +181,8 @@ char *metrics_render(struct router *r, size_t *len)
 				    lab, f->stat_dropped);
 	}
 	static const char *const qhelp[] = {
-		"# HELP trine_queue_depth Messages waiting in a durable queue or topic subscription.\n"
-		"# TYPE trine_queue_depth gauge\n",
+		("# HELP trine_queue_depth Messages waiting in a durable queue or topic subscription.\n"
+		 "# TYPE trine_queue_depth gauge\n"),
 		"# HELP trine_queue_in_flight Messages being delivered.\n# TYPE trine_queue_in_flight gauge\n",
 		"# HELP trine_queue_dlq Messages in the dead-letter queue.\n# TYPE trine_queue_dlq gauge\n",
 	};
