@@ -89,84 +89,6 @@ static int valid_id(const char *s)
 	return s && *s && strlen(s) < 256;
 }
 
-static void norm_invoke(json_object *in, struct proto_result *r)
-{
-	const char *fn = get_str(in, "function_id");
-	json_object *idv = get(in, "invocation_id");
-	const char *id = NULL;
-	json_object *data = NULL;
-	int has_data = json_object_object_get_ex(in, "data", &data);	/* null is a value */
-	json_object *action = get(in, "action");
-	int is_void = 0;
-	json_object *out;
-
-	r->msg = PM_INVOKE;
-	if (idv && !json_object_is_type(idv, json_type_null)) {
-		id = json_object_is_type(idv, json_type_string) ? json_object_get_string(idv) : NULL;
-		if (!id || !id_is_uuid(id)) {
-			/* nobody to answer: the caller's id is unusable */
-			r->why = "invokefunction: invocation_id is not a UUID";
-			return;
-		}
-	}
-	if (action && !json_object_is_type(action, json_type_null)) {
-		const char *at = json_object_is_type(action, json_type_object) ?
-			get_str(action, "type") : NULL;
-		if (at && strcmp(at, "void") == 0) {
-			is_void = 1;
-		} else if (at && strcmp(at, "enqueue") == 0) {
-			if (!get_str(action, "queue")) {
-				if (id)
-					reply_error(r, id, fn, "enqueue_error",
-						    "action enqueue needs a queue name");
-				else
-					r->why = "enqueue action without a queue";
-				return;
-			}
-		} else {
-			if (id)
-				reply_error(r, id, fn, "invalid_request",
-					    "action.type must be \"void\" or \"enqueue\"");
-			else
-				r->why = "invokefunction: unknown action";
-			return;
-		}
-	}
-	if (!valid_id(fn)) {
-		if (id && !is_void)
-			reply_error(r, id, NULL, "invalid_request",
-				    "invokefunction needs a function_id string");
-		else
-			r->why = "invokefunction without a function_id";
-		return;
-	}
-	if (!has_data) {
-		if (id && !is_void)
-			reply_error(r, id, fn, "invalid_request",
-				    "invokefunction needs a data field (use {} for no input)");
-		else
-			r->why = "invokefunction without data";
-		return;
-	}
-	if (strcmp(fn, "enqueue") == 0)
-		fn = "iii::durable::publish";
-	out = json_object_new_object();
-	json_object_object_add(out, "type", json_object_new_string("invokefunction"));
-	if (id)
-		json_object_object_add(out, "invocation_id", json_object_new_string(id));
-	json_object_object_add(out, "function_id", json_object_new_string(fn));
-	json_object_object_add(out, "data", json_object_get(data));
-	copy_opt(out, in, "metadata");
-	copy_opt(out, in, "traceparent");
-	copy_opt(out, in, "baggage");
-	if (action && !json_object_is_type(action, json_type_null))
-		json_object_object_add(out, "action", json_object_get(action));
-	r->wants_reply = id && !is_void;
-	r->is_announce = strcmp(fn, "engine::workers::register") == 0;
-	set_key(r, id ? id : "");
-	finish(r, out);
-}
-
 static void norm_regfn(json_object *in, struct proto_result *r, int reg)
 {
 	const char *id = get_str(in, "id");
@@ -250,34 +172,6 @@ static void norm_regtrig(json_object *in, struct proto_result *r, int reg)
 	}
 	set_key(r, id);
 	finish(r, out);
-}
-
-static void norm_result(json_object *in, const char *raw, size_t len, struct proto_result *r)
-{
-	const char *id = get_str(in, "invocation_id");
-
-	r->msg = PM_RESULT;
-	if (!id || !id_is_uuid(id)) {
-		r->why = "invocationresult without a UUID invocation_id";
-		return;
-	}
-	json_object *err = get(in, "error");
-	if (err && !json_object_is_type(err, json_type_null) &&
-	    !json_object_is_type(err, json_type_object)) {
-		r->why = "invocationresult: error must be an object";
-		return;
-	}
-	set_key(r, id);
-	/* forwarded byte for byte: the caller gets exactly what the target sent */
-	r->body = malloc(len + 1);
-	if (!r->body) {
-		r->why = "out of memory";
-		return;
-	}
-	memcpy(r->body, raw, len);
-	r->body[len] = '\0';
-	r->body_len = len;
-	r->action = PROTO_FORWARD;
 }
 
 static void norm_trigresult(json_object *in, struct proto_result *r)
@@ -420,8 +314,6 @@ static int proto_fast(const char *buf, size_t len, int max_depth, struct proto_r
 			r->why = "invokefunction without a function_id";
 		return 1;
 	}
-	if (strcmp(fn, "enqueue") == 0)
-		return 0;	/* legacy name: rewritten by the general path */
 	if (!k[K_DATA].p) {
 		if (has_id && !is_void)
 			reply_error(r, id, fn, "invalid_request",
@@ -433,8 +325,35 @@ static int proto_fast(const char *buf, size_t len, int max_depth, struct proto_r
 	r->wants_reply = has_id && !is_void;
 	r->is_announce = strcmp(fn, "engine::workers::register") == 0;
 	snprintf(r->key, sizeof r->key, "%s", has_id ? id : "");
+	if (strcmp(fn, "enqueue") == 0) {
+		/* the legacy name is the one invoke rewritten instead of forwarded as it came */
+		json_tokener *tok = json_tokener_new_ex(max_depth + 1);
+		json_object *in = tok ? json_tokener_parse_ex(tok, buf, (int)len) : NULL;
+		if (tok)
+			json_tokener_free(tok);
+		if (!in) {
+			r->why = "out of memory";
+			return 1;
+		}
+		json_object_object_add(in, "function_id", json_object_new_string("iii::durable::publish"));
+		finish(r, in);
+		return 1;
+	}
 	forward_raw(r, buf, len);
 	return 1;
+}
+
+/*
+ * json-c accepted a call or a result that the strict scanner did not (json-c
+ * is lenient): the same rules as the hot path, run on json-c's strict text.
+ */
+static void proto_lenient(json_object *in, int max_depth, struct proto_result *r)
+{
+	size_t len;
+	const char *s = json_object_to_json_string_length(in, JSON_FLAGS, &len);
+
+	if (!proto_fast(s, len, max_depth, r))
+		r->why = "invalid message";
 }
 
 void proto_normalize(const char *buf, size_t len, int max_depth, struct proto_result *r)
@@ -476,10 +395,8 @@ void proto_normalize(const char *buf, size_t len, int max_depth, struct proto_re
 	}
 	if (strcmp(type, "ping") == 0)
 		r->action = PROTO_PONG;
-	else if (strcmp(type, "invokefunction") == 0)
-		norm_invoke(in, r);
-	else if (strcmp(type, "invocationresult") == 0)
-		norm_result(in, buf, len, r);
+	else if (strcmp(type, "invokefunction") == 0 || strcmp(type, "invocationresult") == 0)
+		proto_lenient(in, max_depth, r);
 	else if (strcmp(type, "registerfunction") == 0)
 		norm_regfn(in, r, 1);
 	else if (strcmp(type, "unregisterfunction") == 0)
